@@ -1,0 +1,93 @@
+"""The package-source seam: what a host can install, and the commands that stop, install and start a node.
+
+A ``PackageSource`` is a planner (pyinfra's operations): it returns ``HostCommand`` lists and never runs them,
+so a dry run shows exactly what would run. Facts about what is installable (``apt-cache madison``,
+``dnf --showduplicates list``, the lab's builds) are read through a ``Transport``. Engines subclass it per
+source (``tasks/postgres/packages.py``, ``tasks/mongodb/packages.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from dbpatch.models import Target
+from tasks.host.transport import CommandResult, Transport
+
+
+@dataclass(frozen=True)
+class HostCommand:
+    """One command for a host, with the sentence a dry run prints for it."""
+
+    argv: tuple[str, ...]
+    description: str
+    as_user: str | None = None
+    timeout: float = 300.0
+
+    def run(self, transport: Transport) -> CommandResult:
+        return transport.run(self.argv, as_user=self.as_user, timeout=self.timeout)
+
+
+class PackageSource(ABC):
+    """Plans stop / install / start for one target's engine on its host."""
+
+    name: str = "abstract"
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    @abstractmethod
+    def available_versions(self, transport: Transport, major: str) -> list[str]:
+        """Upstream versions of ``major`` this host's source can install (a fact, no side effects)."""
+
+    @abstractmethod
+    def stop(self, major: str) -> list[HostCommand]:
+        """Cleanly stop the node."""
+
+    @abstractmethod
+    def install(self, major: str, version: str) -> list[HostCommand]:
+        """Install ``version`` (upgrade or downgrade) of the engine's packages for ``major``."""
+
+    @abstractmethod
+    def start(self, major: str) -> list[HostCommand]:
+        """Start the node with whatever version is installed."""
+
+
+# --- parsers for package-manager output, shared by engines ----------------------------------------------
+
+_DEB_VERSION = re.compile(r"^(?:\d+:)?(?P<upstream>\d+(?:\.\d+)+)(?:[-~+].*)?$")
+
+
+def parse_apt_madison(output: str, package: str) -> dict[str, str]:
+    """``apt-cache madison PKG`` → {upstream version: full Debian version}.
+
+    >>> parse_apt_madison("postgresql-15 | 15.20-0+deb12u1 | http://x bookworm-security/main amd64 Packages", "postgresql-15")
+    {'15.20': '15.20-0+deb12u1'}
+    """
+    out: dict[str, str] = {}
+    for line in output.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 3 or parts[0] != package:
+            continue
+        m = _DEB_VERSION.match(parts[1])
+        if m:
+            out.setdefault(m.group("upstream"), parts[1])
+    return out
+
+
+def parse_dnf_list(output: str, package: str) -> dict[str, str]:
+    """``dnf --showduplicates list PKG`` → {upstream version: full version-release}.
+
+    >>> parse_dnf_list("postgresql15-server.x86_64   15.20-1PGDG.rhel9   pgdg15", "postgresql15-server")
+    {'15.20': '15.20-1PGDG.rhel9'}
+    """
+    out: dict[str, str] = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0].rsplit(".", 1)[0] != package:
+            continue
+        m = _DEB_VERSION.match(fields[1])
+        if m:
+            out.setdefault(m.group("upstream"), fields[1])
+    return out
