@@ -1,0 +1,86 @@
+"""Publish a pandas DataFrame as evidence: a Prefect table artifact, a markdown summary artifact, and files for
+auditors (CSV plus a self-contained HTML page) under the reports directory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import get_run_context
+
+from dbpatch import paths
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1b1f24}
+h1{font-size:1.4rem;margin-bottom:.2rem} .meta{color:#57606a;margin-bottom:1rem}
+table{border-collapse:collapse;font-size:.9rem} th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}
+th{background:#f6f8fa} td.s-compliant{background:#dafbe1} td.s-behind,td.s-failed,td.s-rolled_back{background:#ffebe9}
+td.s-unreachable,td.s-eol,td.s-rejected{background:#ffd8d3} td.s-ahead,td.s-unapproved,td.s-skipped{background:#fff8c5}
+pre{background:#f6f8fa;padding:.6rem}
+"""
+
+
+@dataclass(frozen=True)
+class Published:
+    csv: Path
+    html: Path
+
+
+def _cell(value: object) -> object:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    return [{k: _cell(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def html_page(title: str, summary_md: str, df: pd.DataFrame, status_column: str | None = "status") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for rec in records(df):
+        cells = []
+        for col, val in rec.items():
+            cls = f' class="s-{html.escape(str(val))}"' if col == status_column else ""
+            cells.append(f"<td{cls}>{html.escape(str(val))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>"
+        f"<pre>{html.escape(summary_md)}</pre><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "</body></html>\n"
+    )
+
+
+def _in_prefect_run() -> bool:
+    try:
+        return get_run_context() is not None
+    except Exception:  # noqa: BLE001 - outside a run
+        return False
+
+
+def publish(df: pd.DataFrame, *, key: str, title: str, summary_md: str, reports_dir: Path | None = None,
+            status_column: str | None = "status") -> Published:
+    """Write ``<key>-<UTC timestamp>.csv/.html`` (and ``<key>-latest.*``) and create the two artifacts."""
+    out_dir = reports_dir or paths.reports()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    csv_path, html_path = out_dir / f"{key}-{stamp}.csv", out_dir / f"{key}-{stamp}.html"
+    df.to_csv(csv_path, index=False)
+    page = html_page(title, summary_md, df, status_column)
+    html_path.write_text(page, encoding="utf-8")
+    df.to_csv(out_dir / f"{key}-latest.csv", index=False)
+    (out_dir / f"{key}-latest.html").write_text(page, encoding="utf-8")
+    if _in_prefect_run():
+        create_table_artifact(key=key, table=records(df), description=title)
+        create_markdown_artifact(
+            key=f"{key}-summary", markdown=f"# {title}\n\n{summary_md}\n\nFiles: `{csv_path}`, `{html_path}`", description=title
+        )
+    return Published(csv_path, html_path)
