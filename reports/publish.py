@@ -32,8 +32,13 @@ class Published:
 
 
 def _cell(value: object) -> object:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """JSON-safe cell: blanks for missing values, ISO text for dates, plain Python for numpy scalars."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, dt.date | dt.datetime | pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
     return value
 
 
@@ -42,19 +47,11 @@ def records(df: pd.DataFrame) -> list[dict]:
 
 
 def html_page(title: str, summary_md: str, df: pd.DataFrame, status_column: str | None = "status") -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for rec in records(df):
-        cells = []
-        for col, val in rec.items():
-            cls = f' class="s-{html.escape(str(val))}"' if col == status_column else ""
-            cells.append(f"<td{cls}>{html.escape(str(val))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>"
-        f"<pre>{html.escape(summary_md)}</pre><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<pre>{html.escape(summary_md)}</pre>{_table(df, status_column)}"
         "</body></html>\n"
     )
 
@@ -64,6 +61,47 @@ def _in_prefect_run() -> bool:
         return get_run_context() is not None
     except Exception:  # noqa: BLE001 - outside a run
         return False
+
+
+def publish_sections(sections: dict[str, pd.DataFrame], *, key: str, title: str, summary_md: str,
+                     reports_dir: Path | None = None) -> dict[str, Path]:
+    """Several tables on one self-contained HTML page plus one CSV per table, and a table artifact per table."""
+    out_dir = reports_dir or paths.reports()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    written: dict[str, Path] = {}
+    body = []
+    for name, df in sections.items():
+        path = out_dir / f"{key}-{stamp}-{name}.csv"
+        df.to_csv(path, index=False)
+        written[name] = path
+        status = "outcome" if "outcome" in df.columns else "status" if "status" in df.columns else None
+        body.append(f"<h2>{html.escape(name)}</h2>" + _table(df, status))
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+            f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>"
+            f"<pre>{html.escape(summary_md)}</pre>{''.join(body)}</body></html>\n")
+    written["html"] = out_dir / f"{key}-{stamp}.html"
+    written["html"].write_text(page, encoding="utf-8")
+    (out_dir / f"{key}-latest.html").write_text(page, encoding="utf-8")
+    if _in_prefect_run():
+        for name, df in sections.items():
+            create_table_artifact(key=f"{key}-{name}", table=records(df), description=f"{title}: {name}")
+        create_markdown_artifact(key=f"{key}-summary", markdown=f"# {title}\n\n{summary_md}\n\nReport: `{written['html']}`",
+                                 description=title)
+    return written
+
+
+def _table(df: pd.DataFrame, status_column: str | None) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for rec in records(df):
+        cells = []
+        for col, val in rec.items():
+            cls = f' class="s-{html.escape(str(val))}"' if col == status_column else ""
+            cells.append(f"<td{cls}>{html.escape(str(val))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def publish(df: pd.DataFrame, *, key: str, title: str, summary_md: str, reports_dir: Path | None = None,

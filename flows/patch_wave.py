@@ -1,0 +1,116 @@
+"""Flow ``patch_wave``: patch the selected clusters to their approved versions, concurrently up to
+``max_concurrency``, halting when ``max_errors`` clusters have failed (in-flight clusters finish their current
+node safely; the rest are reported as halted)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, ConfigDict, Field
+
+from dbpatch.models import Target, load_inventory, load_policy
+from reports.publish import publish_sections
+from reports.run import checks_frame, clusters_frame, nodes_frame, steps_frame, summary_markdown
+from tasks.patch import patch_cluster
+from tasks.patching import ClusterRun, Outcome, Strategy
+
+
+class WaveParameters(BaseModel):
+    """Parameters of one wave (the Prefect UI renders them as a form; bad values are refused before anything runs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inventory_path: str = Field(description="Inventory YAML.")
+    policy_path: str = Field(description="Policy YAML.")
+    targets: list[str] | None = Field(default=None, description="Only these targets or clusters (default: all).")
+    dry_run: bool = Field(default=False, description="Print the full plan and change nothing.")
+    max_concurrency: int = Field(default=2, ge=1, le=50, description="Clusters patched at once.")
+    max_errors: str = Field(default="1", pattern=r"^\d+%?$", description="Failed clusters that halt the wave: count or percent.")
+    switch_back: bool = Field(default=False, description="After a rolling patch, switch back to the original primary.")
+    write_probe: bool = Field(default=False, description="Measure client downtime with a 10 ms write probe per cluster.")
+    version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){1,3}$",
+                                description="Patch to this version instead of the approved one (refused unless approved).")
+    on: dt.date | None = Field(default=None, description="Resolve the approved version as of this day (default today).")
+    wave: str = Field(default="ad-hoc", pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Name of the wave in reports.")
+    reports_dir: str | None = Field(default=None, description="Where report files go (default $DBPATCH_REPORTS).")
+
+
+@dataclass
+class WaveResult:
+    wave: str
+    runs: list[ClusterRun]
+    halted: bool
+    report: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.failed for r in self.runs)
+
+
+def error_budget(spec: str, total: int) -> int:
+    """'1' → 1 failed cluster halts the wave; '25%' → a quarter of the clusters (at least 1)."""
+    if spec.endswith("%"):
+        return max(1, int(total * int(spec[:-1]) / 100))
+    return max(1, int(spec))
+
+
+def _halted(cluster: str, targets: list[Target], why: str) -> ClusterRun:
+    strategy = Strategy.ROLLING if len(targets) > 1 else Strategy.IN_PLACE
+    return ClusterRun(cluster, targets[0].engine.value, strategy, None, Outcome.HALTED, why,
+                      simulated=any("simulated" in t.tags for t in targets))
+
+
+def run_clusters(clusters: dict[str, list[Target]], params: WaveParameters, policy, on: dt.date) -> tuple[list[ClusterRun], bool]:
+    budget = error_budget(params.max_errors, len(clusters))
+    pending = list(clusters.items())
+    running: dict = {}
+    runs: dict[str, ClusterRun] = {}
+    failed = 0
+    halted = False
+    while pending or running:
+        while pending and not halted and len(running) < params.max_concurrency:
+            name, targets = pending.pop(0)
+            fut = patch_cluster.submit(name, targets, policy, on, params.dry_run, requested=params.version,
+                                       switch_back=params.switch_back, write_probe=params.write_probe)
+            running[fut] = name
+        for fut in list(running):
+            fut.wait(0.05)
+            if fut.state.is_final():
+                name = running.pop(fut)
+                run = fut.result(raise_on_failure=False)
+                if not isinstance(run, ClusterRun):
+                    run = _halted(name, clusters[name], f"task crashed: {run}")
+                    run.outcome = Outcome.FAILED
+                runs[name] = run
+                failed += run.failed
+                if failed >= budget and not halted:
+                    halted = True
+        if halted and pending:
+            for name, targets in pending:
+                runs[name] = _halted(name, targets, f"not started: the wave halted after {failed} failed cluster(s) (max_errors {params.max_errors})")
+            pending = []
+        if running:
+            time.sleep(0.05)
+    return [runs[name] for name in clusters], halted
+
+
+@flow(name="patch-wave", task_runner=ThreadPoolTaskRunner(max_workers=50), log_prints=True)
+def patch_wave(params: WaveParameters) -> WaveResult:
+    log = get_run_logger()
+    inventory = load_inventory(params.inventory_path).select(params.targets)
+    policy = load_policy(params.policy_path)
+    on = params.on or dt.date.today()
+    clusters = inventory.clusters()
+    runs, halted = run_clusters(clusters, params, policy, on)
+    summary = summary_markdown(runs, params.wave, params.dry_run)
+    sections = {"clusters": clusters_frame(runs), "nodes": nodes_frame(runs), "steps": steps_frame(runs), "checks": checks_frame(runs)}
+    files = publish_sections(sections, key=f"patch-{'plan' if params.dry_run else 'run'}", title=f"dbpatch {'plan' if params.dry_run else 'run'}: wave {params.wave}",
+                             summary_md=summary, reports_dir=Path(params.reports_dir) if params.reports_dir else None)
+    log.info("wave %s: %s", params.wave, ", ".join(f"{r.cluster}={r.outcome.value}" for r in runs))
+    return WaveResult(params.wave, runs, halted, files["html"], files)

@@ -1,0 +1,142 @@
+"""Live operations on one PostgreSQL node during a patch: SQL through the driver, host commands through the
+node's transport and package source. Each method does one thing and says what it saw."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from dbpatch.errors import PatchFailed, TargetUnreachable
+from dbpatch.models import Target
+from tasks.facts import NodeFacts, Role
+from tasks.host.packages import HostCommand, PackageSource
+from tasks.host.transport import Transport
+from tasks.postgres.driver import Credentials, connect, query, query_one
+from tasks.postgres.facts import read_facts
+
+
+@dataclass
+class PgNode:
+    target: Target
+    creds: Credentials
+    transport: Transport
+    source: PackageSource
+    facts: NodeFacts | None = None
+    previous_version: str | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    def refresh(self) -> NodeFacts:
+        self.facts = read_facts(self.target, self.creds)
+        return self.facts
+
+    def run(self, commands: list[HostCommand] | tuple[HostCommand, ...]) -> None:
+        for cmd in commands:
+            cmd.run(self.transport)
+
+    # --- waiting ---------------------------------------------------------------------------------------
+
+    def wait_ready(self, timeout: float, expect_version: str | None = None) -> NodeFacts:
+        """Poll until the node accepts connections (and runs ``expect_version``)."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                facts = self.refresh()
+            except TargetUnreachable as exc:
+                last = exc.reason
+                time.sleep(0.2)
+                continue
+            if expect_version and facts.version != expect_version:
+                raise PatchFailed(f"{self.name}: runs {facts.version} after install, expected {expect_version}")
+            return facts
+        raise PatchFailed(f"{self.name}: not accepting connections after {timeout:g}s ({last})")
+
+    def wait_caught_up(self, primary: PgNode, max_lag_bytes: int, timeout: float) -> int:
+        """Poll the primary until this standby streams with replay lag ≤ ``max_lag_bytes``; returns the lag."""
+        deadline = time.monotonic() + timeout
+        seen = "not connected to the primary"
+        while time.monotonic() < deadline:
+            try:
+                with connect(primary.target, primary.creds) as conn:
+                    row = query_one(
+                        conn,
+                        "select state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint as lag "
+                        "from pg_stat_replication where application_name = %s",
+                        (self.name,),
+                    )
+            except TargetUnreachable as exc:
+                row, seen = {}, f"primary unreachable: {exc.reason}"
+            if row:
+                seen = f"{row['state']}, {row['lag']} bytes behind"
+                if row["state"] == "streaming" and row["lag"] is not None and row["lag"] <= max_lag_bytes:
+                    return int(row["lag"])
+            time.sleep(0.2)
+        raise PatchFailed(f"{self.name}: did not catch up with {primary.name} within {timeout:g}s ({seen})")
+
+    # --- switchover pieces -----------------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        with connect(self.target, self.creds) as conn:
+            conn.execute("checkpoint")
+
+    def receive_lsn(self) -> str | None:
+        with connect(self.target, self.creds) as conn:
+            return query_one(conn, "select pg_last_wal_receive_lsn()::text as lsn")["lsn"]
+
+    def lsn_at_least(self, lsn: str, than: str) -> bool:
+        with connect(self.target, self.creds) as conn:
+            return bool(query_one(conn, "select %s::pg_lsn >= %s::pg_lsn as ok", (lsn, than))["ok"])
+
+    def promote(self, timeout: int = 60) -> None:
+        with connect(self.target, self.creds) as conn:
+            ok = query_one(conn, "select pg_promote(true, %s) as ok", (timeout,))["ok"]
+        if not ok:
+            raise PatchFailed(f"{self.name}: pg_promote did not finish within {timeout}s")
+
+    def primary_conninfo(self) -> str:
+        with connect(self.target, self.creds) as conn:
+            return query_one(conn, "select current_setting('primary_conninfo') as ci")["ci"]
+
+    def set_primary_conninfo(self, template: str, new_primary: Target) -> None:
+        """Point this node's ``primary_conninfo`` at ``new_primary`` (ALTER SYSTEM; the value never reaches argv
+        or a log, since it may hold a password). Takes effect at the next start, or on reload for a standby."""
+        params = conninfo_to_dict(template) if template else {}
+        params.update(host=new_primary.host, port=str(new_primary.port), application_name=self.name)
+        with connect(self.target, self.creds) as conn:
+            conn.execute(sql.SQL("alter system set primary_conninfo = {}").format(sql.Literal(make_conninfo(**params))))
+            conn.execute("select pg_reload_conf()")
+
+    def last_checkpoint_of_stopped(self, bindir_tool: tuple[str, ...]) -> str:
+        """Latest checkpoint location from ``pg_controldata`` of a cleanly stopped node."""
+        out = self.transport.run(bindir_tool, as_user=getattr(self.source, "data_owner", None), timeout=30).stdout
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        state = fields.get("Database cluster state", "").strip()
+        if state != "shut down":
+            raise PatchFailed(f"{self.name}: cluster state after stop is '{state}', not 'shut down'")
+        return fields["Latest checkpoint location"].strip()
+
+    def role(self) -> Role:
+        return self.refresh().role
+
+
+def free_bytes(node: PgNode, path: str) -> int:
+    """Free space on the filesystem holding ``path`` (``df`` on the node's host)."""
+    out = node.transport.run(["df", "-B1", "--output=avail", path], timeout=30).stdout.split()
+    return int(out[-1])
+
+
+def is_psycopg_error(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.Error)
+
+
+def query_all(node: PgNode, text: str, params: tuple | None = None) -> list[dict]:
+    with connect(node.target, node.creds) as conn:
+        return query(conn, text, params)
