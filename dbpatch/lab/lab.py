@@ -69,7 +69,10 @@ LAB_POLICY = {
 
 
 class Lab:
-    def __init__(self, root: Path | None = None, base_port: int | None = None):
+    def __init__(self, root: Path | None = None, base_port: int | None = None,
+                 topology: tuple[NodeSpec, ...] = TOPOLOGY, policy: dict | None = None):
+        self.topology = topology
+        self.policy = policy or LAB_POLICY
         self.root = (root or Path(os.environ.get("DBPATCH_LAB_DIR") or paths.home() / "lab")).resolve()
         self.state_file = self.root / "lab.json"
         saved = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
@@ -91,13 +94,13 @@ class Lab:
         return self.secrets_dir / "pgpass"
 
     def node(self, name: str) -> LabNode:
-        spec = next((s for s in TOPOLOGY if s.name == name), None)
+        spec = next((s for s in self.topology if s.name == name), None)
         if spec is None:
             raise PatchError(f"lab: no node named {name!r}")
         return LabNode(spec.name, self.root / "nodes" / spec.name, self.base_port + spec.offset, spec.version, spec.upstream)
 
     def nodes(self) -> list[LabNode]:
-        return [self.node(s.name) for s in TOPOLOGY]
+        return [self.node(s.name) for s in self.topology]
 
     def password(self) -> str:
         pw_file = self.secrets_dir / "postgres.password"
@@ -115,7 +118,7 @@ class Lab:
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         check_reachable_by_lab_user(self.root)
-        ensure_builds(sorted(BUILDS, key=lambda v: tuple(map(int, v.split(".")))))
+        ensure_builds(sorted(BUILDS, key=lambda v: tuple(map(int, v.split(".")))))  # the whole "repository"
         (self.root / "nodes").mkdir(exist_ok=True)
         self._write_secrets()
         for node in sorted(self.nodes(), key=lambda n: n.upstream is not None):
@@ -176,7 +179,7 @@ class Lab:
 
     def inventory(self) -> dict:
         targets = []
-        for spec in TOPOLOGY:
+        for spec in self.topology:
             node = self.node(spec.name)
             t = {
                 "name": spec.name,
@@ -198,7 +201,7 @@ class Lab:
     def _write_configs(self) -> None:
         header = "# Written by `dbpatch lab up`; regenerated on every up.\n"
         self.inventory_path.write_text(header + yaml.safe_dump(self.inventory(), sort_keys=False))
-        self.policy_path.write_text(header + yaml.safe_dump(LAB_POLICY, sort_keys=False))
+        self.policy_path.write_text(header + yaml.safe_dump(self.policy, sort_keys=False))
 
     def save_blocks(self) -> None:
         """Save the lab's credentials block (needs a Prefect API: a server, the ephemeral one, or a test harness)."""

@@ -157,8 +157,7 @@ class PostgresClusterPatcher:
                                 self._node_patch_steps(primary, version, as_standby_of=candidate, stopped=True)))
             if self.switch_back:
                 stages.append(Stage("switchover", primary.name, self._switchover_steps(candidate, primary)))
-                stages.append(Stage("rejoin", candidate.name, [
-                    Step(candidate.name, "stop", "clean fast shutdown", tuple(candidate.source.stop(major_of(version)))),
+                stages.append(Stage("rejoin", candidate.name, [  # the switchover back stopped it already
                     Step(candidate.name, "mark-standby", f"rejoin as a standby of {primary.name}", (HostCommand(
                         ("touch", f"{(candidate.facts.extra.get('data_directory') if candidate.facts else None) or candidate.target.data_directory}/standby.signal"),
                         "create standby.signal", getattr(candidate.source, "data_owner", None)),)),
