@@ -1,0 +1,1 @@
+"""MongoDB engine: facts (pymongo via ``client``), pre-checks, and package sources for a member's host."""
