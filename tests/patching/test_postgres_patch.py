@@ -61,7 +61,7 @@ def test_full_rolling_patch_with_the_write_probe(make_lab):
     with connect(lab, "pt-2") as c:
         assert c.execute("select application_name, state from pg_stat_replication").fetchall() == [("pt-1", "streaming")]
     probe = run.probe
-    assert probe["probe_lost_writes"] == 0 and probe["probe_writes_acked"] > 50
+    assert probe["probe_lost_writes"] == 0 and probe["probe_writes_acked"] > 0
     assert probe["probe_max_write_gap_s"] > 0
     # evidence: every step timed, in the planned order, and the post-checks passed (incl. the smoke write)
     assert [s.step.action for s in run.steps][:5] == ["stop", "install", "start", "wait-ready", "wait-caught-up"]
