@@ -67,3 +67,41 @@ def register(sub) -> None:
     p.add_argument("--on", default=None, help="approved version as of this date (YYYY-MM-DD)")
     p.add_argument("--wave", default="ad-hoc")
     p.set_defaults(func=cmd_patch)
+    register_cycle(sub)
+
+
+def cmd_cycle(args: argparse.Namespace) -> int:
+    inventory = args.inventory or str(paths.home() / "lab" / "inventory.yaml")
+    policy = args.policy or str(paths.home() / "lab" / "policy.yaml")
+    load_inventory(inventory)
+    load_policy(policy)
+    if args.phase == "waves" and not args.cycle_id:
+        raise ConfigError("parameters: cycle_id: required with --phase waves")
+    from flows.patch_cycle import patch_cycle
+
+    bake = None if args.bake_seconds is None else args.bake_seconds / 3600
+    state = patch_cycle(
+        inventory, policy, phase=args.phase, cycle_id=args.cycle_id, bake_hours=bake,
+        max_inline_bake_seconds=(args.bake_seconds + 60) if args.bake_seconds is not None else 0,
+        enforce_windows=not args.ignore_windows, webhook_url=args.webhook,
+        approval_timeout_seconds=args.approval_timeout,
+    )
+    for row in state["rows"]:
+        print(f"  {row['wave']:<10} {row['cluster']:<28} {row['outcome']:<10} {row['detail']}")
+    print(f"cycle {state['cycle_id']}: {state['result'] or 'baking until ' + str(state['bake_until'])}")
+    if state.get("report"):
+        print(f"report: {state['report']}")
+    return 1 if state["failed"] else 0
+
+
+def register_cycle(sub) -> None:
+    p = sub.add_parser("cycle", help="run the patch_cycle flow: canary, bake, waves")
+    p.add_argument("--inventory", default=None)
+    p.add_argument("--policy", default=None)
+    p.add_argument("--phase", choices=["start", "waves"], default="start")
+    p.add_argument("--cycle-id", default=None, help="resume this cycle (with --phase waves)")
+    p.add_argument("--bake-seconds", type=float, default=None, help="shorten the canary bake (lab: e.g. 5)")
+    p.add_argument("--ignore-windows", action="store_true", help="ad-hoc run outside maintenance windows")
+    p.add_argument("--webhook", default=None, help="POST JSON events to this URL")
+    p.add_argument("--approval-timeout", type=int, default=4 * 3600, help="seconds to wait for a wave approval")
+    p.set_defaults(func=cmd_cycle)

@@ -18,6 +18,8 @@ from reports.publish import publish_sections
 from reports.run import checks_frame, clusters_frame, nodes_frame, steps_frame, summary_markdown
 from tasks.patch import patch_cluster
 from tasks.patching import ClusterRun, Outcome, Strategy
+from tasks.schedule.gate import error_budget
+from tasks.schedule.windows import record_duration, window_decision
 
 
 class WaveParameters(BaseModel):
@@ -36,6 +38,9 @@ class WaveParameters(BaseModel):
     version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){1,3}$",
                                 description="Patch to this version instead of the approved one (refused unless approved).")
     on: dt.date | None = Field(default=None, description="Resolve the approved version as of this day (default today).")
+    enforce_windows: bool = Field(default=False, description="Start a cluster only inside its maintenance window "
+                                  "(before the cutoff, and only if its estimate fits); others are deferred.")
+    now: dt.datetime | None = Field(default=None, description="Clock for window decisions (tests); default: real time.")
     wave: str = Field(default="ad-hoc", pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Name of the wave in reports.")
     reports_dir: str | None = Field(default=None, description="Where report files go (default $DBPATCH_REPORTS).")
 
@@ -51,13 +56,6 @@ class WaveResult:
     @property
     def failed(self) -> int:
         return sum(r.failed for r in self.runs)
-
-
-def error_budget(spec: str, total: int) -> int:
-    """'1' → 1 failed cluster halts the wave; '25%' → a quarter of the clusters (at least 1)."""
-    if spec.endswith("%"):
-        return max(1, int(total * int(spec[:-1]) / 100))
-    return max(1, int(spec))
 
 
 def _halted(cluster: str, targets: list[Target], why: str) -> ClusterRun:
@@ -76,6 +74,12 @@ def run_clusters(clusters: dict[str, list[Target]], params: WaveParameters, poli
     while pending or running:
         while pending and not halted and len(running) < params.max_concurrency:
             name, targets = pending.pop(0)
+            if params.enforce_windows and not params.dry_run:
+                decision = window_decision(policy, name, targets, params.now or dt.datetime.now(dt.UTC))
+                if not decision.allowed:
+                    runs[name] = _halted(name, targets, decision.sentence)
+                    runs[name].outcome = Outcome.DEFERRED
+                    continue
             fut = patch_cluster.submit(name, targets, policy, on, params.dry_run, requested=params.version,
                                        switch_back=params.switch_back, write_probe=params.write_probe)
             running[fut] = name
@@ -89,6 +93,8 @@ def run_clusters(clusters: dict[str, list[Target]], params: WaveParameters, poli
                     run.outcome = Outcome.FAILED
                 runs[name] = run
                 failed += run.failed
+                if run.outcome is Outcome.PATCHED and run.started and run.ended:
+                    record_duration(name, (run.ended - run.started).total_seconds())
                 if failed >= budget and not halted:
                     halted = True
         if halted and pending:

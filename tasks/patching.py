@@ -26,7 +26,8 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"  # a pre-check said no; nothing changed
     FAILED = "failed"  # a step failed; see rolled_back
     ROLLED_BACK = "rolled_back"  # failed, and the node(s) run the previous version again
-    HALTED = "halted"  # not started: the wave reached max_errors or the window closed
+    HALTED = "halted"  # not started: the wave reached max_errors
+    DEFERRED = "deferred"  # not started: outside its maintenance window, or would overrun it
     PLANNED = "planned"  # dry run
 
 

@@ -1,0 +1,208 @@
+"""Flow ``patch_cycle``: the monthly cycle on the 3rd Saturday.
+
+Phase ``start``: scan and drift report → canary wave (policy: how many targets, tag ``canary`` first, else the
+lowest environment) → schedule phase ``waves`` at canary end + bake (12 h by default) as its own flow run, so no
+worker is held during the bake. Phase ``waves``: health re-check of the canary → the remaining waves in the
+policy's order, each inside its maintenance window, with ``max_concurrency``/``max_errors``, and a person's
+approval for environments that require it. A failed or unhealthy canary stops the cycle. A cycle can be run
+again at any point: clusters already at the approved version are no-ops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from pydantic import Field
+
+from dbpatch.errors import ConfigError
+from dbpatch.models import Inventory, Policy, load_inventory, load_policy
+from flows.drift import drift_report
+from flows.patch_wave import WaveParameters, patch_wave
+from flows.scan import inventory_scan
+from reports.publish import publish
+from tasks.catalog import mark_canary_validated
+from tasks.cycle import CycleState, canary_clusters, clusters_to_patch, health_checks, waves_in_order
+from tasks.patching import Outcome
+from tasks.schedule.notify import NotifyEvent, notify
+
+
+class WaveApproval(RunInput):
+    """What a person answers in the Prefect UI before a wave that needs approval."""
+
+    approve: bool = Field(description="Start this wave now.")
+    comment: str = Field(default="", description="Why (kept in the cycle report).")
+
+
+def _notify(url: str | None, event: NotifyEvent, payload: dict[str, Any]) -> None:
+    if url:
+        notify(url, event, payload)
+
+
+def _wave(inventory_path: str, policy_path: str, clusters: list[str], name: str, policy: Policy, *,
+          enforce_windows: bool, now: dt.datetime | None, dry_run: bool = False):
+    return patch_wave(WaveParameters(
+        inventory_path=inventory_path, policy_path=policy_path, targets=clusters, wave=name, dry_run=dry_run,
+        max_concurrency=policy.waves.max_concurrency, max_errors=policy.waves.max_errors,
+        enforce_windows=enforce_windows, now=now,
+    ))
+
+
+def schedule_waves(deployment: str, parameters: dict[str, Any], when: dt.datetime) -> str:
+    """Create the ``waves`` run of the cycle's own deployment, scheduled at ``when``; returns its id."""
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(name=deployment, parameters=parameters, scheduled_time=when, timeout=0, as_subflow=False)
+    return str(run.id)
+
+
+def _own_deployment() -> str | None:
+    from prefect.runtime import deployment, flow_run
+
+    if not deployment.id:
+        return None
+    return f"{flow_run.flow_name}/{deployment.name}"
+
+
+def _start(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str, Any], log) -> CycleState:
+    drift = drift_report(p["inventory_path"], p["policy_path"], targets=None)
+    todo = clusters_to_patch(inventory, drift.rows)
+    state.todo = sorted(todo)
+    _notify(p["webhook_url"], NotifyEvent.CYCLE_STARTED, {"cycle": state.cycle_id, "clusters_to_patch": state.todo})
+    if not todo:
+        state.finish("nothing to patch: every cluster is at its approved version")
+        return state
+    state.canary = canary_clusters(inventory, policy, todo)
+    log.info("cycle %s: canary %s, then waves %s", state.cycle_id, state.canary, policy.waves.order)
+    wave = _wave(p["inventory_path"], p["policy_path"], state.canary, "canary", policy,
+                 enforce_windows=p["enforce_windows"], now=p["now"])
+    state.record_wave("canary", wave.runs, wave.report)
+    ok = all(r.outcome in (Outcome.PATCHED, Outcome.NOOP) for r in wave.runs)
+    _notify(p["webhook_url"], NotifyEvent.CANARY_RESULT, {"cycle": state.cycle_id, "ok": ok, "clusters": state.wave_rows("canary")})
+    if not ok:
+        state.finish(f"canary failed: {'; '.join(f'{r.cluster}: {r.outcome.value}: {r.sentence}' for r in wave.runs)}", failed=True)
+        _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
+        return state
+    for r in wave.runs:
+        if r.outcome is Outcome.PATCHED and r.target_version:
+            mark_canary_validated(inventory.clusters()[r.cluster][0].engine, r.target_version, dt.datetime.now(dt.UTC))
+    state.canary_finished = dt.datetime.now(dt.UTC)
+    state.bake_until = state.canary_finished + dt.timedelta(hours=p["bake_hours"])
+    return state
+
+
+def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str, Any], log) -> CycleState:
+    facts = inventory_scan(p["inventory_path"], targets=state.canary)
+    checks = health_checks(facts, state.canary_versions(), policy.thresholds)
+    state.health = [c.record() for c in checks]
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        state.finish("canary unhealthy after the bake: " + "; ".join(c.sentence for c in bad), failed=True)
+        _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
+        return state
+    log.info("cycle %s: canary healthy after the bake", state.cycle_id)
+    remaining = [c for c in state.todo if c not in state.canary]
+    for env, clusters in waves_in_order(inventory, policy, remaining):
+        if env in policy.waves.approval_required:
+            if not _approved(state, env, clusters, inventory, policy, p, log):
+                continue
+        wave = _wave(p["inventory_path"], p["policy_path"], clusters, env, policy,
+                     enforce_windows=p["enforce_windows"], now=p["now"])
+        state.record_wave(env, wave.runs, wave.report)
+        _notify(p["webhook_url"], NotifyEvent.WAVE_RESULT, {"cycle": state.cycle_id, "wave": env, "clusters": state.wave_rows(env)})
+        if wave.halted:
+            state.finish(f"wave {env} halted after {wave.failed} failed cluster(s); later waves not started", failed=True)
+            _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
+            return state
+    state.finish("cycle complete")
+    return state
+
+
+def _approved(state: CycleState, env: str, clusters: list[str], inventory: Inventory, policy: Policy, p: dict, log) -> bool:
+    plan = _wave(p["inventory_path"], p["policy_path"], clusters, f"{env}-plan", policy, enforce_windows=False, now=p["now"], dry_run=True)
+    lines = [line for r in plan.runs for line in r.describe_plan()]
+    _notify(p["webhook_url"], NotifyEvent.APPROVAL_NEEDED, {"cycle": state.cycle_id, "wave": env, "plan": lines})
+    log.info("wave %s waits for approval in the Prefect UI (timeout %ss); plan:\n%s", env, p["approval_timeout_seconds"], "\n".join(lines))
+    try:
+        answer = pause_flow_run(wait_for_input=WaveApproval, timeout=p["approval_timeout_seconds"],
+                                poll_interval=min(10, p["approval_timeout_seconds"]), key=f"approve-{env}")
+    except FlowPauseTimeout:
+        state.skip_wave(env, clusters, f"approval timed out after {p['approval_timeout_seconds']}s: wave skipped")
+        return False
+    if not answer.approve:
+        state.skip_wave(env, clusters, f"approval refused: {answer.comment or 'no comment'}")
+        return False
+    state.approvals[env] = answer.comment or "approved"
+    return True
+
+
+@flow(name="patch-cycle", log_prints=True)
+def patch_cycle(
+    inventory_path: str,
+    policy_path: str,
+    phase: Literal["start", "waves"] = "start",
+    cycle_id: str | None = None,
+    bake_hours: Annotated[float | None, Field(ge=0, le=168)] = None,
+    max_inline_bake_seconds: Annotated[float, Field(ge=0, le=3600)] = 0,
+    enforce_windows: bool = True,
+    now: dt.datetime | None = None,
+    approval_timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 4 * 3600,
+    webhook_url: str | None = None,
+) -> dict[str, Any]:
+    """Run (or resume with ``phase='waves'``) one monthly patch cycle. Returns the cycle state as a dict."""
+    log = get_run_logger()
+    inventory, policy = load_inventory(inventory_path), load_policy(policy_path)
+    p = {"inventory_path": inventory_path, "policy_path": policy_path, "enforce_windows": enforce_windows, "now": now,
+         "webhook_url": webhook_url, "approval_timeout_seconds": approval_timeout_seconds,
+         "bake_hours": policy.canary.bake_hours if bake_hours is None else bake_hours}
+    if phase == "start":
+        state = CycleState.new(cycle_id or f"{dt.date.today().isoformat()}-{uuid.uuid4().hex[:6]}")
+        state = _start(state, inventory, policy, p, log)
+        state.save()
+        if state.result is not None:
+            return _finish(state, log)
+        assert state.bake_until is not None
+        wait = (state.bake_until - dt.datetime.now(dt.UTC)).total_seconds()
+        deployment = _own_deployment()
+        if deployment and wait > max_inline_bake_seconds:
+            params = {"inventory_path": inventory_path, "policy_path": policy_path, "phase": "waves", "cycle_id": state.cycle_id,
+                      "enforce_windows": enforce_windows, "approval_timeout_seconds": approval_timeout_seconds, "webhook_url": webhook_url}
+            state.waves_run = schedule_waves(deployment, params, state.bake_until)
+            state.save()
+            log.info("cycle %s: bake until %s; waves scheduled as flow run %s", state.cycle_id, state.bake_until, state.waves_run)
+            return state.to_dict()
+        if wait > max_inline_bake_seconds:
+            state.save()
+            log.info("cycle %s: bake until %s; then run: dbpatch cycle --phase waves --cycle-id %s", state.cycle_id, state.bake_until, state.cycle_id)
+            return state.to_dict()
+        log.info("cycle %s: baking %.0f s", state.cycle_id, max(wait, 0))
+        time.sleep(max(wait, 0))
+    else:
+        if not cycle_id:
+            raise ConfigError("parameters: cycle_id: required for phase 'waves'")
+        state = CycleState.load(cycle_id)
+        if state.bake_until and dt.datetime.now(dt.UTC) < state.bake_until:
+            raise ConfigError(f"parameters: phase: cycle {cycle_id} bakes until {state.bake_until.isoformat(timespec='seconds')}")
+    state = _waves(state, inventory, policy, p, log)
+    state.save()
+    return _finish(state, log)
+
+
+def _finish(state: CycleState, log) -> dict[str, Any]:
+    import pandas as pd
+
+    df = pd.DataFrame(state.rows, columns=["wave", "cluster", "outcome", "before", "after", "detail", "report"])
+    summary = f"Cycle **{state.cycle_id}**: {state.result}\n\nCanary: {', '.join(state.canary) or 'none'}."
+    published = publish(df, key="patch-cycle", title=f"dbpatch patch cycle {state.cycle_id}", summary_md=summary,
+                        status_column="outcome")
+    state.report = str(published.html)
+    state.save()
+    log.info("cycle %s: %s (report %s)", state.cycle_id, state.result, published.html)
+    return state.to_dict()
+

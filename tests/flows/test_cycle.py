@@ -1,0 +1,141 @@
+"""patch_cycle on real lab servers: canary, bake, health re-check, waves, approvals, windows, notifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from dbpatch.lab.lab import NodeSpec
+from flows.patch_cycle import patch_cycle, schedule_waves
+from flows.patch_wave import WaveParameters, patch_wave
+from tasks.catalog import load_catalog
+from tasks.patching import Outcome
+from tasks.schedule.windows import record_duration
+from tests.patching.conftest import broken_build, make_lab  # noqa: F401 - fixtures
+from tests.schedule.test_schedule_notify import receiver  # noqa: F401 - fixture
+
+FLEET = (
+    NodeSpec("cd", 0, "15.18", "dev"),
+    NodeSpec("ct", 1, "15.18", "test"),
+    NodeSpec("cp-1", 2, "15.18", "prod", cluster="cp"),
+    NodeSpec("cp-2", 3, "15.18", "prod", cluster="cp", upstream="cp-1"),
+)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def set_policy(lab, **waves) -> None:
+    policy = yaml.safe_load(lab.policy_path.read_text())
+    policy["waves"].update(waves)
+    lab.policy_path.write_text(yaml.safe_dump(policy))
+
+
+def outcomes(state) -> dict[tuple[str, str], str]:
+    return {(r["wave"], r["cluster"]): r["outcome"] for r in state["rows"]}
+
+
+def test_full_cycle_canary_bake_health_waves(make_lab, receiver):
+    lab = make_lab(FLEET)
+    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=2 / 3600, max_inline_bake_seconds=30,
+                        enforce_windows=False, webhook_url=receiver.url)
+    assert state["result"] == "cycle complete" and not state["failed"]
+    assert state["canary"] == ["cd"]  # lowest environment
+    assert outcomes(state) == {("canary", "cd"): "patched", ("test", "ct"): "patched", ("prod", "cp"): "patched"}
+    assert all(h["ok"] for h in state["health"]) and {h["check"] for h in state["health"]} >= {"version", "one_primary"}
+    baked = dt.datetime.fromisoformat(state["bake_until"]) - dt.datetime.fromisoformat(state["canary_finished"])
+    assert baked == dt.timedelta(seconds=2)
+    for node in ("cd", "ct", "cp-1", "cp-2"):
+        assert lab.node(node).installed_version() == "15.20"
+    events = [b["event"] for b in receiver.bodies]
+    assert events == ["cycle_started", "canary_result", "wave_result", "wave_result"]
+    assert receiver.bodies[1]["payload"]["ok"] is True
+    assert load_catalog().canary_validated(lab_engine(), "15.20") is not None
+    # run again: nothing left to patch
+    again = patch_cycle(str(lab.inventory_path), str(lab.policy_path), enforce_windows=False)
+    assert again["result"] == "nothing to patch: every cluster is at its approved version"
+
+
+def lab_engine():
+    from dbpatch.models import Engine
+
+    return Engine.POSTGRESQL
+
+
+def test_unhealthy_canary_stops_the_cycle(make_lab, receiver):
+    lab = make_lab(FLEET)
+    started = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=1 / 3600, enforce_windows=False,
+                          webhook_url=receiver.url)
+    assert started["result"] is None and started["canary"] == ["cd"]  # baking; waves not run yet
+    lab.node("cd").stop()  # the canary dies during the bake
+    time.sleep(1.2)
+    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), phase="waves", cycle_id=started["cycle_id"],
+                        enforce_windows=False, webhook_url=receiver.url)
+    assert state["failed"] and state["result"].startswith("canary unhealthy after the bake: cd: unreachable")
+    assert lab.node("ct").installed_version() == "15.18" and lab.node("cp-1").installed_version() == "15.18"
+    assert [b["event"] for b in receiver.bodies][-1] == "failure"
+
+
+def test_failed_canary_stops_before_any_wave(make_lab, broken_build):
+    lab = make_lab(FLEET)
+    policy = yaml.safe_load(lab.policy_path.read_text())
+    policy["baselines"]["postgresql"]["15"]["approved"] = [broken_build]
+    lab.policy_path.write_text(yaml.safe_dump(policy))
+    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=0, enforce_windows=False)
+    assert state["failed"] and state["result"].startswith("canary failed: cd: rolled_back")
+    assert list(outcomes(state)) == [("canary", "cd")]
+    assert lab.node("ct").installed_version() == "15.18"
+
+
+def test_approval_timeout_skips_the_prod_wave(make_lab):
+    lab = make_lab(FLEET)
+    set_policy(lab, approval_required=["prod"])
+    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=0, enforce_windows=False,
+                        approval_timeout_seconds=2)
+    assert outcomes(state)[("prod", "cp")] == "skipped"
+    assert "approval timed out after 2s" in next(r["detail"] for r in state["rows"] if r["wave"] == "prod")
+    assert outcomes(state)[("test", "ct")] == "patched"
+    assert lab.node("cp-1").installed_version() == "15.18"
+
+
+def test_windows_defer_clusters_that_cannot_start(make_lab):
+    lab = make_lab(FLEET[:2])
+    inv, pol = str(lab.inventory_path), str(lab.policy_path)
+    # the lab window: 3rd Saturday 22:00 Europe/Berlin, 6 h, cutoff 1 h (2026-11-21 → 2026-11-22 04:00)
+    tuesday = dt.datetime(2026, 11, 24, 12, 0, tzinfo=BERLIN)
+    (run, _) = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=tuesday)).runs
+    assert run.outcome is Outcome.DEFERRED and run.sentence.startswith("waiting: window lab-monthly opens")
+    past_cutoff = dt.datetime(2026, 11, 22, 3, 10, tzinfo=BERLIN)
+    (run, _) = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=past_cutoff)).runs
+    assert run.outcome is Outcome.DEFERRED and "past the cutoff" in run.sentence
+    blackout = dt.datetime(2026, 12, 19, 22, 30, tzinfo=BERLIN)  # year-end freeze 20 Dec – 5 Jan overlaps
+    (run, _) = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=blackout)).runs
+    assert run.outcome is Outcome.DEFERRED and "blackout: year-end freeze" in run.sentence
+    for _ in range(3):
+        record_duration("ct", 3 * 3600)  # earlier runs of ct took 3 h: it cannot fit before 04:00
+    late = dt.datetime(2026, 11, 22, 1, 30, tzinfo=BERLIN)
+    cd, ct = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=late)).runs
+    assert ct.outcome is Outcome.DEFERRED and "would overrun the window end" in ct.sentence
+    assert cd.outcome is Outcome.PATCHED  # 25 min estimate fits
+    assert lab.node("ct").installed_version() == "15.18" and lab.node("cd").installed_version() == "15.20"
+
+
+def test_the_bake_is_a_scheduled_flow_run_not_a_held_worker(prefect_harness):
+    from prefect import get_client
+
+    deployment_id = patch_cycle.to_deployment(name="monthly-patch-cycle").apply()
+    assert deployment_id
+    when = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)).replace(microsecond=0)
+    params = {"inventory_path": "/srv/inv.yaml", "policy_path": "/srv/policy.yaml", "phase": "waves", "cycle_id": "c1"}
+    run_id = schedule_waves("patch-cycle/monthly-patch-cycle", params, when)
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_run(run_id)
+
+    import asyncio
+
+    run = asyncio.run(read())
+    assert run.state.is_scheduled() and run.expected_start_time == when
+    assert run.parameters["phase"] == "waves" and run.parameters["cycle_id"] == "c1"
