@@ -1,0 +1,97 @@
+"""drift_report against the lab's real servers, with the shipped catalog."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pandas as pd
+import pytest
+from pydantic import SecretStr
+
+from blocks.postgres import PostgresCredentials
+from dbpatch.cli import main
+from flows.drift import DriftFound, drift_report
+from flows.patch_wave import WaveParameters, patch_wave
+from flows.scan import inventory_scan
+
+TODAY = dt.date(2026, 11, 24)
+
+
+def rows_by_target(result) -> dict[str, dict]:
+    return {r["target"]: r for r in result.rows}
+
+
+def test_statuses_for_each_lab_target(lab):
+    result = drift_report(str(lab.inventory_path), str(lab.policy_path), on=TODAY)
+    rows = rows_by_target(result)
+    assert {t: r["status"] for t, r in rows.items()} == {
+        "pg-orders-1": "behind", "pg-orders-2": "behind", "pg-billing": "behind", "pg-analytics": "compliant",
+    }
+    # releases behind come from the catalog (15.19 is in it; 15.20 is only approved by the policy)
+    assert rows["pg-orders-1"]["releases_behind"] == 2 and rows["pg-orders-1"]["approved"] == "15.20"
+    assert rows["pg-billing"]["releases_behind"] == 15  # 15.6 … 15.19 from the catalog, plus 15.20
+    assert str(rows["pg-analytics"]["eol"]) == "2028-11-09"
+    # evidence for auditors: CSV and a self-contained HTML page
+    csv = pd.read_csv(result.csv)
+    assert list(csv["target"]) == ["pg-orders-1", "pg-orders-2", "pg-billing", "pg-analytics"]
+    page = result.html.read_text()
+    assert page.startswith("<!doctype html>") and "<style>" in page and "http" not in page.split("<body>")[0]
+    assert result.non_compliant == 3
+
+
+def test_major_past_end_of_life(lab):
+    result = drift_report(str(lab.inventory_path), str(lab.policy_path), on=dt.date(2028, 1, 10))
+    rows = rows_by_target(result)
+    assert rows["pg-billing"]["status"] == "eol"  # PostgreSQL 15's final release is planned 2027-11-11
+    assert rows["pg-analytics"]["status"] != "eol"
+
+
+def test_unreachable_target_is_reported_and_others_are_assessed(lab):
+    lab.node("pg-analytics").stop()
+    try:
+        result = drift_report(str(lab.inventory_path), str(lab.policy_path), on=TODAY)
+    finally:
+        lab.node("pg-analytics").start()
+    rows = rows_by_target(result)
+    assert rows["pg-analytics"]["status"] == "unreachable"
+    assert rows["pg-analytics"]["detail"] == "unreachable: connection refused"
+    assert rows["pg-orders-1"]["status"] == "behind"
+
+
+def test_fail_on_drift_for_pipelines(lab, capsys):
+    args = ["report", "--inventory", str(lab.inventory_path), "--policy", str(lab.policy_path), "--on", "2026-11-24"]
+    assert main([*args, "--fail-on-drift"]) == 1
+    assert main(args) == 0
+    assert "pg-billing" in capsys.readouterr().out
+    with pytest.raises(DriftFound, match="3 of 4 targets are not compliant"):
+        drift_report(str(lab.inventory_path), str(lab.policy_path), on=TODAY, fail_on_drift=True)
+
+
+def test_a_secret_never_reaches_logs_reports_or_artifacts(lab, dbpatch_home, caplog, capsys):
+    secret = lab.password()
+    caplog.set_level("DEBUG")
+    drift_report(str(lab.inventory_path), str(lab.policy_path), on=TODAY)
+    patch_wave(WaveParameters(inventory_path=str(lab.inventory_path), policy_path=str(lab.policy_path), dry_run=True))
+    # a wrong password: the error names the failure, never the password tried
+    PostgresCredentials(user="postgres", password=SecretStr("wrong-" + secret), sslmode="disable").save("lab-postgres", overwrite=True)
+    try:
+        facts = inventory_scan(str(lab.inventory_path), targets=["pg-billing"])
+    finally:
+        lab.save_blocks()
+    assert facts[0].error == "unreachable: authentication failed"
+    captured = capsys.readouterr()
+    texts = [caplog.text, captured.out, captured.err]
+    for path in dbpatch_home.rglob("*"):
+        if path.is_file() and "secrets" not in path.parts and "nodes" not in path.parts:
+            texts.append(path.read_text(errors="replace"))
+    texts += [str(a.data) + str(a.description) for a in asyncio.run(_artifacts())]
+    assert len(texts) > 10
+    assert not [t for t in texts if secret in t]
+
+
+async def _artifacts():
+    from prefect import get_client
+
+    async with get_client() as client:
+        return await client.read_artifacts()
