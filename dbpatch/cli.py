@@ -85,10 +85,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _print_drift(rows: list[dict]) -> None:
-    print(f"  {'target':<26} {'version':<10} {'approved':<10} {'status':<12} detail")
+    print(f"  {'target':<30} {'version':<10} {'approved':<10} {'status':<12} detail")
     for r in rows:
         name = r["target"] + (" (simulated)" if r["simulated"] else "")
-        print(f"  {name:<26} {r['version'] or '-':<10} {r['approved'] or '-':<10} {r['status']:<12} {r['detail'] or ''}")
+        print(f"  {name:<30} {r['version'] or '-':<10} {r['approved'] or '-':<10} {r['status']:<12} {r['detail'] or ''}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

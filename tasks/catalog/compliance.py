@@ -181,7 +181,7 @@ def assess(policy: Policy, catalog: Catalog, engine: Engine, version: str, on: d
     current, target = sort_key(engine, version), sort_key(engine, approved.version)
     approved_itself = is_approved(policy, catalog, engine, version, on)
     if current == target:
-        since = f" (available {_plural((on - approved.date).days, 'day')})" if approved.date else ""
+        since = f" (released {approved.date.isoformat()})" if approved.date else ""
         return result(ComplianceStatus.COMPLIANT, f"{label} is the approved version{since}", **common)
     if known is None and not approved_itself:
         return result(

@@ -57,7 +57,7 @@ def test_exact_version_is_compliant_with_latency(catalog, make_policy):
     released = catalog.release(PG, "16.15").date
     assert (a.status, a.approved, a.releases_behind) == (S.COMPLIANT, "16.15", 0)
     assert a.latency_days == (TODAY - released).days
-    assert a.sentence == f"16.15 is the approved version (available {(TODAY - released).days} days)"
+    assert a.sentence == f"16.15 is the approved version (released {released.isoformat()})"
 
 
 def test_rejected_running_version(catalog, pg15):
