@@ -139,3 +139,18 @@ def test_the_bake_is_a_scheduled_flow_run_not_a_held_worker(prefect_harness):
     run = asyncio.run(read())
     assert run.state.is_scheduled() and run.expected_start_time == when
     assert run.parameters["phase"] == "waves" and run.parameters["cycle_id"] == "c1"
+
+
+def test_window_reminder_is_sent_once(prefect_harness, receiver, tmp_path):
+    from flows.reminders import window_reminders
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"windows": [{"name": "prod", "environments": ["prod"], "start": "22:00",
+                                                   "timezone": "Europe/Berlin", "duration_hours": 6}]}))
+    early = dt.datetime(2027, 1, 14, 12, 0, tzinfo=BERLIN)  # more than 24 h before
+    assert window_reminders(str(policy), receiver.url, hours_before=24, now=early) == []
+    friday = dt.datetime(2027, 1, 15, 23, 0, tzinfo=BERLIN)  # window opens 2027-01-16 22:00
+    assert window_reminders(str(policy), receiver.url, hours_before=24, now=friday) == ["prod-20270116"]
+    assert window_reminders(str(policy), receiver.url, hours_before=24, now=friday + dt.timedelta(hours=1)) == []
+    (body,) = receiver.bodies
+    assert body["event"] == "window_reminder" and body["payload"]["start"] == "2027-01-16T22:00:00+01:00"

@@ -23,6 +23,7 @@ EXPECTED = {
     "monthly-patch-cycle": "flows/patch_cycle.py:patch_cycle",
     "patch-wave": "flows/patch_wave.py:patch_wave",
     "refresh-catalog": "flows/catalog.py:refresh_catalog",
+    "window-reminders": "flows/reminders.py:window_reminders",
 }
 
 
