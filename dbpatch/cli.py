@@ -21,7 +21,7 @@ from dbpatch.errors import ConfigError, PatchError  # noqa: E402
 
 
 def _default(name: str) -> str:
-    return str(paths.home() / "lab" / name)
+    return str(paths.lab() / name)
 
 
 def _date(value: str) -> dt.date:

@@ -38,7 +38,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def default_policy_path() -> Path:
-    return paths.home() / "lab" / "policy.yaml"
+    return paths.lab() / "policy.yaml"
 
 
 def _policy(args: argparse.Namespace) -> Policy:

@@ -15,8 +15,8 @@ def parameters(args: argparse.Namespace):
     from flows.patch_wave import WaveParameters
 
     raw = {
-        "inventory_path": args.inventory or str(paths.home() / "lab" / "inventory.yaml"),
-        "policy_path": args.policy or str(paths.home() / "lab" / "policy.yaml"),
+        "inventory_path": args.inventory or str(paths.lab() / "inventory.yaml"),
+        "policy_path": args.policy or str(paths.lab() / "policy.yaml"),
         "targets": args.targets or None, "dry_run": args.dry_run, "max_concurrency": args.max_concurrency,
         "max_errors": args.max_errors, "switch_back": args.switch_back, "write_probe": args.probe,
         "version": args.version, "on": args.on, "wave": args.wave,
@@ -71,8 +71,8 @@ def register(sub) -> None:
 
 
 def cmd_cycle(args: argparse.Namespace) -> int:
-    inventory = args.inventory or str(paths.home() / "lab" / "inventory.yaml")
-    policy = args.policy or str(paths.home() / "lab" / "policy.yaml")
+    inventory = args.inventory or str(paths.lab() / "inventory.yaml")
+    policy = args.policy or str(paths.lab() / "policy.yaml")
     load_inventory(inventory)
     load_policy(policy)
     if args.phase == "waves" and not args.cycle_id:

@@ -46,7 +46,7 @@ def run_calendar(args: argparse.Namespace) -> int:
     try:
         count = _count(args.count)
         after_day = _day(args.after) if args.after else None
-        policy_path = args.policy or paths.home() / "lab" / "policy.yaml"
+        policy_path = args.policy or paths.lab() / "policy.yaml"
         policy = load_policy(policy_path)
         text = render(policy, policy_path, count, after_day)
         if args.ics:

@@ -133,7 +133,7 @@ class Target(StrictModel):
     port: Port = Field(description="Database port.")
     os: OS = Field(default=OS.LINUX, description="Operating system of the host.")
     tags: list[Name] = Field(default_factory=list, description="Free tags; 'canary' marks canary candidates.")
-    group: Name | None = Field(default=None, description="Patch group; waves can be ordered by group.")
+    group: Name | None = Field(default=None, description="Patch group: a window listing this group wins over the environment's.")
     credentials: Name = Field(description="Name of the Prefect block with the database credentials.")
     access: Access = Field(default=Access.LOCAL, description="How dbpatch reaches the host (local, ssh, winrm).")
     host_access: Name | None = Field(
@@ -182,8 +182,9 @@ class Inventory(StrictModel):
         return out
 
     def select(self, names: list[str] | None) -> Inventory:
-        """Targets whose name or cluster is in ``names`` (all when None); unknown names are an error."""
-        if not names:
+        """Targets whose name or cluster is in ``names``: all when None, none for an empty list (never "all by
+        accident"); unknown names are an error."""
+        if names is None:
             return self
         known = {t.name for t in self.targets} | {t.cluster_name for t in self.targets}
         unknown = sorted(set(names) - known)
@@ -238,12 +239,10 @@ class Thresholds(StrictModel):
     catchup_timeout_seconds: _num_range(1, 86400) = Field(  # type: ignore[valid-type]
         default=300.0, description="How long a restarted node may take to stream and catch up."
     )
-    backup_max_age_hours: _num_range(0, 8760) | None = Field(  # type: ignore[valid-type]
-        default=None, description="Newest backup must be younger than this (checked by backup_check_command)."
-    )
     backup_check_command: list[str] | None = Field(
         default=None,
-        description="Optional command (argument list) that exits 0 when a recent backup exists; "
+        description="Optional command (argument list) run on the cluster's first host; exits 0 when a recent "
+        "enough backup exists (its last output line is reported); "
         "{cluster} and {target} are substituted.",
     )
 
@@ -287,7 +286,7 @@ class Blackout(StrictModel):
 class Waves(StrictModel):
     order: list[Name] = Field(
         default_factory=lambda: ["dev", "test", "staging", "prod"],
-        description="Environments (or groups) in wave order after the canary.",
+        description="Environments in wave order after the canary (others follow, by name).",
     )
     max_concurrency: _int_range(1, 50) = Field(default=2, description="Clusters patched at once.")  # type: ignore[valid-type]
     max_errors: str = Field(

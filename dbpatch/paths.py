@@ -24,6 +24,11 @@ def cache() -> Path:
     return Path.home() / ".cache" / "dbpatch"
 
 
+def lab() -> Path:
+    """The lab's directory (its inventory, policy, nodes): ``$DBPATCH_LAB_DIR`` or ``<home>/lab``."""
+    return Path(os.environ.get("DBPATCH_LAB_DIR") or home() / "lab").resolve()
+
+
 def reports() -> Path:
     """Report files for auditors: ``$DBPATCH_REPORTS`` or ``<home>/reports``."""
     return Path(os.environ.get("DBPATCH_REPORTS") or home() / "reports").resolve()

@@ -31,6 +31,7 @@ from tasks.catalog import mark_canary_validated
 from tasks.cycle import CycleState, canary_clusters, clusters_to_patch, health_checks, waves_in_order
 from tasks.patching import Outcome
 from tasks.schedule.notify import NotifyEvent, notify
+from tasks.schedule.windows import next_window_start
 
 
 class WaveApproval(RunInput):
@@ -38,6 +39,18 @@ class WaveApproval(RunInput):
 
     approve: bool = Field(description="Start this wave now.")
     comment: str = Field(default="", description="Why (kept in the cycle report).")
+
+
+def webhook_from(url: str | None, block: str | None) -> str | None:
+    """The webhook URL: given directly (ad hoc) or, for deployments, from a Prefect Secret block (URLs carry tokens)."""
+    if block:
+        from prefect.blocks.system import Secret
+
+        try:
+            return str(Secret.load(block).get())
+        except ValueError:
+            raise ConfigError(f"parameters: webhook_block: no Secret block named {block!r}") from None
+    return url
 
 
 def _notify(url: str | None, event: NotifyEvent, payload: dict[str, Any]) -> None:
@@ -80,6 +93,9 @@ def _start(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
         return state
     state.canary = canary_clusters(inventory, policy, todo)
     log.info("cycle %s: canary %s, then waves %s", state.cycle_id, state.canary, policy.waves.order)
+    if not state.canary:  # canary.count 0: no canary, no bake
+        state.canary_finished = state.bake_until = dt.datetime.now(dt.UTC)
+        return state
     wave = _wave(p["inventory_path"], p["policy_path"], state.canary, "canary", policy,
                  enforce_windows=p["enforce_windows"], now=p["now"])
     state.record_wave("canary", wave.runs, wave.report)
@@ -107,7 +123,8 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
         _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
         return state
     log.info("cycle %s: canary healthy after the bake", state.cycle_id)
-    remaining = [c for c in state.todo if c not in state.canary]
+    remaining = state.deferred or [c for c in state.todo if c not in state.canary]
+    state.deferred = []
     for env, clusters in waves_in_order(inventory, policy, remaining):
         if env in policy.waves.approval_required:
             if not _approved(state, env, clusters, inventory, policy, p, log):
@@ -120,6 +137,12 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
             state.finish(f"wave {env} halted after {wave.failed} failed cluster(s); later waves not started", failed=True)
             _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
             return state
+    deferred = [r for r in state.rows if r["outcome"] == Outcome.DEFERRED.value and r["wave"] != "canary"]
+    if deferred:
+        state.finish(f"{len(deferred)} cluster(s) deferred by their maintenance window: "
+                     + "; ".join(f"{r['cluster']}: {r['detail']}" for r in deferred))
+        state.deferred = sorted({r["cluster"].removesuffix(" (simulated)") for r in deferred})
+        return state
     state.finish("cycle complete")
     return state
 
@@ -154,12 +177,14 @@ def patch_cycle(
     now: dt.datetime | None = None,
     approval_timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 4 * 3600,
     webhook_url: str | None = None,
+    webhook_block: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume with ``phase='waves'``) one monthly patch cycle. Returns the cycle state as a dict."""
     log = get_run_logger()
     inventory, policy = load_inventory(inventory_path), load_policy(policy_path)
     p = {"inventory_path": inventory_path, "policy_path": policy_path, "enforce_windows": enforce_windows, "now": now,
-         "webhook_url": webhook_url, "approval_timeout_seconds": approval_timeout_seconds,
+         "webhook_url": webhook_from(webhook_url, webhook_block), "webhook_block": webhook_block,
+         "approval_timeout_seconds": approval_timeout_seconds,
          "bake_hours": policy.canary.bake_hours if bake_hours is None else bake_hours}
     if phase == "start":
         state = CycleState.new(cycle_id or f"{dt.date.today().isoformat()}-{uuid.uuid4().hex[:6]}")
@@ -172,7 +197,8 @@ def patch_cycle(
         deployment = _own_deployment()
         if deployment and wait > max_inline_bake_seconds:
             params = {"inventory_path": inventory_path, "policy_path": policy_path, "phase": "waves", "cycle_id": state.cycle_id,
-                      "enforce_windows": enforce_windows, "approval_timeout_seconds": approval_timeout_seconds, "webhook_url": webhook_url}
+                      "enforce_windows": enforce_windows, "approval_timeout_seconds": approval_timeout_seconds,
+                      "webhook_block": webhook_block}
             state.waves_run = schedule_waves(deployment, params, state.bake_until)
             state.save()
             log.info("cycle %s: bake until %s; waves scheduled as flow run %s", state.cycle_id, state.bake_until, state.waves_run)
@@ -190,8 +216,30 @@ def patch_cycle(
         if state.bake_until and dt.datetime.now(dt.UTC) < state.bake_until:
             raise ConfigError(f"parameters: phase: cycle {cycle_id} bakes until {state.bake_until.isoformat(timespec='seconds')}")
     state = _waves(state, inventory, policy, p, log)
+    if state.deferred:
+        _resume_in_next_window(state, inventory, policy, p, log)
     state.save()
     return _finish(state, log)
+
+
+def _resume_in_next_window(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str, Any], log) -> None:
+    """Deferred clusters are not forgotten: the cycle's waves run again when their next window opens."""
+    now = p["now"] or dt.datetime.now(dt.UTC)
+    when = next_window_start(policy, [inventory.clusters()[c][0] for c in state.deferred], now)
+    deployment = _own_deployment()
+    if when is None:
+        log.warning("cycle %s: deferred clusters have no upcoming window", state.cycle_id)
+        return
+    state.resume_at = when
+    if deployment:
+        params = {"inventory_path": p["inventory_path"], "policy_path": p["policy_path"], "phase": "waves",
+                  "cycle_id": state.cycle_id, "enforce_windows": True, "approval_timeout_seconds": p["approval_timeout_seconds"],
+                  "webhook_block": p["webhook_block"]}
+        state.waves_run = schedule_waves(deployment, params, when)
+        log.info("cycle %s: %d deferred cluster(s) resume at %s (flow run %s)", state.cycle_id, len(state.deferred), when, state.waves_run)
+    else:
+        log.info("cycle %s: deferred clusters resume at %s: dbpatch cycle --phase waves --cycle-id %s",
+                 state.cycle_id, when, state.cycle_id)
 
 
 def _finish(state: CycleState, log) -> dict[str, Any]:

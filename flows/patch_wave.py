@@ -1,6 +1,6 @@
 """Flow ``patch_wave``: patch the selected clusters to their approved versions, concurrently up to
-``max_concurrency``, halting when ``max_errors`` clusters have failed (in-flight clusters finish their current
-node safely; the rest are reported as halted)."""
+``max_concurrency``, halting when ``max_errors`` clusters have failed: clusters already in flight run to their
+end (a cluster is never left half-switched), the rest are reported as halted."""
 
 from __future__ import annotations
 

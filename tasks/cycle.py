@@ -82,6 +82,8 @@ class CycleState:
     canary_finished: dt.datetime | None = None
     bake_until: dt.datetime | None = None
     waves_run: str | None = None
+    deferred: list[str] = field(default_factory=list)  # clusters whose window did not allow them; resumed later
+    resume_at: dt.datetime | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     health: list[dict[str, Any]] = field(default_factory=list)
     approvals: dict[str, str] = field(default_factory=dict)
@@ -103,7 +105,7 @@ class CycleState:
         if not path.exists():
             raise ConfigError(f"parameters: cycle_id: no cycle {cycle_id!r} in {path.parent}")
         data = json.loads(path.read_text())
-        for key in ("started", "canary_finished", "bake_until"):
+        for key in ("started", "canary_finished", "bake_until", "resume_at"):
             if data.get(key):
                 data[key] = dt.datetime.fromisoformat(data[key])
         return cls(**data)

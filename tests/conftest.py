@@ -7,6 +7,7 @@ servers cannot enter) on its own ports, so it never touches a lab started by ``d
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -24,7 +25,9 @@ os.environ["DBPATCH_REPORTS"] = str(_HOME / "reports")
 
 
 def _free_base_port(span: int = 20) -> int:
-    for base in range(55400, 60000, span):
+    """A free range of ports, starting at a random place so parallel test sessions rarely collide."""
+    first = 55400 + span * random.randrange(0, 220)
+    for base in [*range(first, 60000, span), *range(55400, first, span)]:
         ok = True
         for port in range(base, base + span):
             with socket.socket() as s:

@@ -101,6 +101,17 @@ def version_available(nodes: list[NodeFacts], host: HostFacts, target_version: s
     return out
 
 
+def rollback_available(nodes: list[NodeFacts], host: HostFacts) -> list[CheckResult]:
+    """Automatic rollback reinstalls the running version: the package source must still offer it."""
+    out = []
+    for n in nodes:
+        offered = host.available.get(n.target, [])
+        ok = n.version in offered
+        out.append(CheckResult("rollback_available", n.target, ok, n.version, "offered by package source",
+                               f"{n.target}: rollback to {n.version} " + ("is possible" if ok else "is impossible: the package source no longer offers it")))
+    return out
+
+
 def disk_space(nodes: list[NodeFacts], host: HostFacts, th: Thresholds) -> list[CheckResult]:
     out = []
     for n in nodes:

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from dbpatch.errors import PatchError, TargetUnreachable
@@ -24,6 +26,15 @@ _REASONS = (
     (re.compile(r"could not translate host name|Name or service not known", re.I), "unknown host"),
 )
 TRANSIENT = {"starting up", "too many connections", "timed out"}
+Error = psycopg.Error
+Connection = psycopg.Connection
+__all__ = ["Connection", "Credentials", "Error", "connect", "connect_raw", "conninfo_to_dict", "make_conninfo",
+           "query", "query_one", "reason_of", "sql"]
+
+
+def connect_raw(**conninfo: Any) -> psycopg.Connection:
+    """A plain autocommit connection (the write probe's multi-host client); errors are the caller's to count."""
+    return psycopg.connect(**conninfo, autocommit=True)
 
 
 def reason_of(exc: BaseException) -> str:

@@ -6,16 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from dbpatch.errors import PatchFailed, TargetUnreachable
 from dbpatch.models import Target
 from tasks.facts import NodeFacts, Role
 from tasks.host.packages import HostCommand, PackageSource
 from tasks.host.transport import Transport
-from tasks.postgres.driver import Credentials, connect, query, query_one
+from tasks.postgres.driver import Credentials, connect, conninfo_to_dict, make_conninfo, query, query_one, sql
 from tasks.postgres.facts import read_facts
 
 
@@ -69,8 +65,8 @@ class PgNode:
                     row = query_one(
                         conn,
                         "select state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint as lag "
-                        "from pg_stat_replication where application_name = %s",
-                        (self.name,),
+                        "from pg_stat_replication where application_name in (%s, %s)",
+                        (self.name, (self.facts.extra.get("cluster_name") if self.facts else None) or self.name),
                     )
             except TargetUnreachable as exc:
                 row, seen = {}, f"primary unreachable: {exc.reason}"
@@ -110,8 +106,9 @@ class PgNode:
         or a log, since it may hold a password). Takes effect at the next start, or on reload for a standby."""
         params = conninfo_to_dict(template) if template else {}
         params.update(host=new_primary.host, port=str(new_primary.port), application_name=self.name)
+        value = make_conninfo("", **{k: str(v) for k, v in params.items() if v is not None})
         with connect(self.target, self.creds) as conn:
-            conn.execute(sql.SQL("alter system set primary_conninfo = {}").format(sql.Literal(make_conninfo(**params))))
+            conn.execute(sql.SQL("alter system set primary_conninfo = {}").format(sql.Literal(value)))
             conn.execute("select pg_reload_conf()")
 
     def last_checkpoint_of_stopped(self, bindir_tool: tuple[str, ...]) -> str:
@@ -131,10 +128,6 @@ def free_bytes(node: PgNode, path: str) -> int:
     """Free space on the filesystem holding ``path`` (``df`` on the node's host)."""
     out = node.transport.run(["df", "-B1", "--output=avail", path], timeout=30).stdout.split()
     return int(out[-1])
-
-
-def is_psycopg_error(exc: BaseException) -> bool:
-    return isinstance(exc, psycopg.Error)
 
 
 def query_all(node: PgNode, text: str, params: tuple | None = None) -> list[dict]:

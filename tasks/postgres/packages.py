@@ -102,7 +102,7 @@ class LabPostgres(PackageSource):
         self.data_owner = self.user
 
     def available_versions(self, transport: Transport, major: str) -> list[str]:
-        out = transport.run(["find", str(self.repo), "-mindepth", "2", "-maxdepth", "2", "-name", "build.json"], check=False).stdout
+        out = transport.run(["find", "-L", str(self.repo), "-mindepth", "2", "-maxdepth", "2", "-name", "build.json"], check=False).stdout
         versions = [Path(line).parent.name.removeprefix("postgresql-") for line in out.splitlines() if line.strip()]
         return sorted((v for v in versions if v.split(".")[0] == major), key=lambda v: tuple(map(int, v.split("."))))
 

@@ -94,6 +94,7 @@ class PostgresClusterPatcher:
         results += checks.version_approved(self.cluster, self.target_version, self.approved, [f.version or "" for f in facts])
         if self.target_version:
             results += checks.version_available(facts, host, self.target_version)
+            results += checks.rollback_available(facts, host)
         results += checks.disk_space(facts, host, self.th)
         results += checks.backup(self.cluster, host)
         return results
@@ -260,7 +261,7 @@ class PostgresClusterPatcher:
     def _abort_switchover(self, old: PgNode) -> str:
         """The candidate did not take over: bring the old primary back as primary."""
         step = Step(old.name, "abort-switchover", "restart the old primary as primary")
-        major = major_of(old.previous_version or self.target_version or "0")
+        major = major_of(old.facts.version if old.facts and old.facts.version else self.target_version or "0")
 
         def restart() -> str:
             if not _running(old):
@@ -288,7 +289,9 @@ class PostgresClusterPatcher:
 
     def _handle_failure(self, stage: Stage, node: PgNode, old_primary: PgNode | None, previous: str | None,
                         done: list[str], exc: PatchError) -> None:
-        if stage.kind in ("patch-standby", "patch-standalone", "patch-old-primary", "rejoin") and "install" in done:
+        node_stage = stage.kind in ("patch-standby", "patch-standalone", "patch-old-primary", "rejoin")
+        # the node may be down from its first step on (the old primary was stopped by the switchover already)
+        if node_stage and (done or stage.kind in ("patch-old-primary", "rejoin")):
             if "wait-ready" in done and stage.kind != "patch-standalone":
                 self.run.outcome = Outcome.FAILED
                 self.run.sentence = f"{exc}; cluster halted (node runs {self.target_version}, not caught up)"
@@ -301,6 +304,12 @@ class PostgresClusterPatcher:
             self.run.outcome, self.run.sentence = Outcome.ROLLED_BACK, f"{exc}; {sentence}; wave records the failure"
             return
         if stage.kind == "switchover" and old_primary is not None and "stop" in done and self.primary is old_primary:
+            if _is_primary(node):  # a promotion that answered late did happen: never start a second primary
+                self.primary = node
+                self.run.outcome = Outcome.FAILED
+                self.run.sentence = (f"{exc}; but {node.name} did become primary: {old_primary.name} stays stopped "
+                                     f"on its old version — needs a person to rejoin it")
+                return
             try:
                 sentence = self._abort_switchover(old_primary)
             except PatchError as again:
@@ -391,6 +400,13 @@ def _running(node: PgNode) -> bool:
     try:
         node.refresh()
         return True
+    except TargetUnreachable:
+        return False
+
+
+def _is_primary(node: PgNode) -> bool:
+    try:
+        return node.refresh().role is Role.PRIMARY
     except TargetUnreachable:
         return False
 

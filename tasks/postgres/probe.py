@@ -14,10 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 from dbpatch.models import Target
-from tasks.postgres.driver import Credentials
+from tasks.postgres.driver import Connection, Credentials, Error, connect_raw
 
 TABLE = "dbpatch_probe"
 
@@ -50,13 +48,13 @@ class WriteProbe:
         self._thread: threading.Thread | None = None
         self._started = 0.0
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self) -> Connection:
         info = self.creds.conninfo(
             ",".join(t.host for t in self.targets), 0, target_session_attrs="read-write", connect_timeout=2,
             application_name="dbpatch-probe",
         )
         info["port"] = ",".join(str(t.port) for t in self.targets)
-        return psycopg.connect(**info, autocommit=True)
+        return connect_raw(**info)
 
     def start(self) -> None:
         with self._connect() as conn:
@@ -66,7 +64,7 @@ class WriteProbe:
         self._thread.start()
 
     def _loop(self) -> None:
-        conn: psycopg.Connection | None = None
+        conn: Connection | None = None
         seq = 0
         while not self._stop.is_set():
             try:
@@ -75,7 +73,7 @@ class WriteProbe:
                 seq += 1
                 conn.execute(f"insert into {TABLE} (run, id) values (%s, %s)", (self.run_id, seq))
                 self._acked.append((seq, time.monotonic()))
-            except psycopg.Error:
+            except Error:
                 self._failed += 1
                 if conn is not None:
                     conn.close()

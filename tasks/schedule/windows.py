@@ -32,6 +32,19 @@ def record_duration(cluster: str, seconds: float) -> None:
     tmp.replace(path)
 
 
+def next_window_start(policy: Policy, targets: list[Target], now: dt.datetime) -> dt.datetime | None:
+    """When the earliest window of these targets next opens (not skipped by a blackout), after ``now``."""
+    starts = []
+    for t in targets:
+        window = window_for(policy, t.environment, t.group)
+        if window is None:
+            continue
+        upcoming = next_open(window_instances(window, policy.blackouts, now, 3), now)
+        if upcoming is not None:
+            starts.append(upcoming.start)
+    return min(starts) if starts else None
+
+
 def window_decision(policy: Policy, cluster: str, targets: list[Target], now: dt.datetime) -> Decision:
     """The verdict for starting ``cluster`` at ``now``. A policy without windows places no restriction."""
     if not policy.windows:

@@ -154,3 +154,32 @@ def test_window_reminder_is_sent_once(prefect_harness, receiver, tmp_path):
     assert window_reminders(str(policy), receiver.url, hours_before=24, now=friday + dt.timedelta(hours=1)) == []
     (body,) = receiver.bodies
     assert body["event"] == "window_reminder" and body["payload"]["start"] == "2027-01-16T22:00:00+01:00"
+
+
+def test_deferred_clusters_resume_in_the_next_window(make_lab):
+    lab = make_lab(FLEET[:2])
+    for _ in range(3):
+        record_duration("ct", 3 * 3600)  # ct's earlier runs took 3 h: 4.5 h estimate
+    late = dt.datetime(2026, 11, 22, 1, 30, tzinfo=BERLIN)  # in the 2026-11-21 window, 2.5 h before it ends
+    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=0, now=late)
+    assert outcomes(state) == {("canary", "cd"): "patched", ("test", "ct"): "deferred"}
+    assert state["result"].startswith("1 cluster(s) deferred by their maintenance window: ct:")
+    assert state["deferred"] == ["ct"]
+    # 2026-12-19 is skipped by the year-end freeze: the next window is 2027-01-16 22:00 Berlin
+    assert dt.datetime.fromisoformat(state["resume_at"]) == dt.datetime(2027, 1, 16, 22, 0, tzinfo=BERLIN)
+    assert lab.node("ct").installed_version() == "15.18"
+    resumed = patch_cycle(str(lab.inventory_path), str(lab.policy_path), phase="waves", cycle_id=state["cycle_id"],
+                          now=dt.datetime(2027, 1, 16, 22, 5, tzinfo=BERLIN))
+    assert resumed["result"] == "cycle complete" and resumed["deferred"] == []
+    assert outcomes(resumed)[("test", "ct")] == "patched"
+    assert lab.node("ct").installed_version() == "15.20"
+
+
+def test_no_canary_means_no_bake_and_never_everything_at_once(make_lab):
+    lab = make_lab(FLEET[:2])
+    policy = yaml.safe_load(lab.policy_path.read_text())
+    policy["canary"]["count"] = 0
+    lab.policy_path.write_text(yaml.safe_dump(policy))
+    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), enforce_windows=False)
+    assert state["canary"] == [] and state["result"] == "cycle complete"
+    assert [r["wave"] for r in state["rows"]] == ["dev", "test"]  # wave by wave, in order
