@@ -69,7 +69,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
 def _save_lab_blocks(lab) -> None:
     t0 = time.monotonic()
     lab.save_blocks()
-    print(f"lab: credentials block '{'lab-postgres'}' saved ({time.monotonic() - t0:.1f}s)", flush=True)
+    print(f"lab: credentials blocks saved ({time.monotonic() - t0:.1f}s)", flush=True)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dbpatch", description="Patch database fleets to an approved baseline.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("lab", help="the local lab of real PostgreSQL servers")
+    p = sub.add_parser("lab", help="the local lab: real PostgreSQL servers and a simulated MongoDB replica set")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--base-port", type=int, default=None, help="first port of the lab (default 54320)")
     p.add_argument("--destroy", action="store_true", help="with down: delete the lab's data directories")
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="docs/schema")
     p.set_defaults(func=cmd_schema)
 
-    for module in ("dbpatch.cli_patch", "dbpatch.cli_catalog", "dbpatch.cli_schedule"):
+    for module in ("dbpatch.cli_patch", "dbpatch.cli_catalog", "dbpatch.cli_schedule", "dbpatch.cli_mongodb"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError:

@@ -125,6 +125,7 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
     log.info("cycle %s: canary healthy after the bake", state.cycle_id)
     remaining = state.deferred or [c for c in state.todo if c not in state.canary]
     state.deferred = []
+    first_row = len(state.rows)  # rows of this run only: a resumed run does not count old deferrals again
     for env, clusters in waves_in_order(inventory, policy, remaining):
         if env in policy.waves.approval_required:
             if not _approved(state, env, clusters, inventory, policy, p, log):
@@ -137,7 +138,7 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
             state.finish(f"wave {env} halted after {wave.failed} failed cluster(s); later waves not started", failed=True)
             _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
             return state
-    deferred = [r for r in state.rows if r["outcome"] == Outcome.DEFERRED.value and r["wave"] != "canary"]
+    deferred = [r for r in state.rows[first_row:] if r["outcome"] == Outcome.DEFERRED.value]
     if deferred:
         state.finish(f"{len(deferred)} cluster(s) deferred by their maintenance window: "
                      + "; ".join(f"{r['cluster']}: {r['detail']}" for r in deferred))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dbpatch.errors import ConfigError
 from dbpatch.models import Engine, Target
 from tasks.postgres.driver import Credentials
+
+if TYPE_CHECKING:
+    from tasks.mongodb.client import Login
 
 
 def postgres_credentials(target: Target) -> Credentials:
@@ -18,7 +23,22 @@ def postgres_credentials(target: Target) -> Credentials:
     return Credentials(block.user, password, block.sslmode, block.dbname, block.connect_timeout)
 
 
+def mongodb_credentials(target: Target) -> Login:
+    from blocks.mongodb import MongoCredentials
+    from tasks.mongodb.client import Login
+
+    try:
+        block = MongoCredentials.load(target.credentials, _sync=True)  # type: ignore[call-arg]
+    except ValueError:
+        raise ConfigError(f"inventory: {target.name}.credentials: no MongoDB credentials block named {target.credentials!r}") from None
+    if not isinstance(block, MongoCredentials):
+        raise ConfigError(f"inventory: {target.name}.credentials: block {target.credentials!r} is not MongoDB credentials")
+    return Login(**block.login())
+
+
 def credentials_for(target: Target):
     if target.engine is Engine.POSTGRESQL:
         return postgres_credentials(target)
+    if target.engine is Engine.MONGODB:
+        return mongodb_credentials(target)
     raise ConfigError(f"inventory: {target.name}.engine: no credentials resolver for {target.engine.value} yet")

@@ -64,6 +64,7 @@ def patch_cluster(cluster: str, targets: list[Target], policy: Policy, on: dt.da
         return run
     run = patcher.execute(dry_run=dry_run)
     run.simulated = any("simulated" in t.tags for t in targets)
-    for line in run.describe_plan() if dry_run else [f"{cluster}: {run.outcome.value}: {run.sentence}"]:
+    sim = " (simulated)" if run.simulated else ""
+    for line in run.describe_plan() if dry_run else [f"{cluster}{sim}: {run.outcome.value}: {run.sentence}"]:
         log.info(line)
     return run

@@ -59,7 +59,7 @@ def lab(prefect_harness, dbpatch_home):
     """The lab fleet, brought up once per session from the registry builds; destroyed afterwards."""
     from dbpatch.lab.lab import Lab
 
-    lab = Lab(root=dbpatch_home / "lab", base_port=_free_base_port())
+    lab = Lab(root=dbpatch_home / "lab", base_port=_free_base_port(), mongo=False)  # MongoDB: tests/mongodb*
     lab.up()
     lab.save_blocks()
     yield lab

@@ -3,9 +3,11 @@
 - pg-orders: primary + streaming standby at 15.18 (prod)
 - pg-billing: standalone at 15.5 (test, canary)
 - pg-analytics: standalone at 16.2 (dev)
+- mongo-catalog: 3-member MongoDB replica set at 7.0.12 (test), SIMULATED (``dbpatch.lab.mongo_lab``)
 
-The lab writes its own inventory and policy (approved: PostgreSQL 15 → 15.20, 16 → 16.2) and saves the
-credentials block ``lab-postgres``. A second ``up`` reuses what runs.
+The lab writes its own inventory and policy (approved: PostgreSQL 15 → 15.20, 16 → 16.2; MongoDB 7.0: the newest
+patch at least 14 days old) and saves the credentials blocks ``lab-postgres`` and ``lab-mongodb``. A second
+``up`` reuses what runs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 from dbpatch import paths
 from dbpatch.errors import PatchError
 from dbpatch.lab.builds import BUILDS, ensure_builds
+from dbpatch.lab.mongo_lab import LabReplicaSet
 from dbpatch.lab.postgres import SUPERUSER, LabNode, check_reachable_by_lab_user, chown_to_lab_user, lab_user
 
 DEFAULT_BASE_PORT = 54320
@@ -49,6 +52,7 @@ TOPOLOGY = (
 LAB_POLICY = {
     "baselines": {
         "postgresql": {"15": {"approved": ["15.20"]}, "16": {"approved": ["16.2"]}},
+        "mongodb": {"7.0": {"approve_after_days": 14}},
     },
     "thresholds": {"min_free_disk_bytes": 256 * 1024 * 1024, "catchup_timeout_seconds": 60},
     "canary": {"count": 1, "tag": "canary", "bake_hours": 12},
@@ -70,14 +74,17 @@ LAB_POLICY = {
 
 class Lab:
     def __init__(self, root: Path | None = None, base_port: int | None = None,
-                 topology: tuple[NodeSpec, ...] = TOPOLOGY, policy: dict | None = None):
+                 topology: tuple[NodeSpec, ...] = TOPOLOGY, policy: dict | None = None, mongo: bool | None = None):
+        """``mongo``: include the simulated replica set; default: only with the default topology (labs with their
+        own topology are PostgreSQL test labs)."""
         self.topology = topology
         self.policy = policy or LAB_POLICY
-        self.root = (root or Path(os.environ.get("DBPATCH_LAB_DIR") or paths.home() / "lab")).resolve()
+        self.root = (root or paths.lab()).resolve()
         self.state_file = self.root / "lab.json"
         saved = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
         self.base_port = base_port or saved.get("base_port") or int(os.environ.get("DBPATCH_LAB_PORT", DEFAULT_BASE_PORT))
         self.secrets_dir = self.root / "secrets"
+        self.mongo = LabReplicaSet(self.root, self.base_port) if (topology is TOPOLOGY if mongo is None else mongo) else None
 
     # --- layout ------------------------------------------------------------------------------------------
 
@@ -123,6 +130,8 @@ class Lab:
         self._write_secrets()
         for node in sorted(self.nodes(), key=lambda n: n.upstream is not None):
             self._bring_up(node)
+        if self.mongo:
+            self.mongo.up()
         self._write_configs()
         self.state_file.write_text(json.dumps({"base_port": self.base_port, "user": lab_user() or os.getlogin()}, indent=2))
         print(f"lab: up in {time.monotonic() - started:.1f}s — inventory {self.inventory_path}", flush=True)
@@ -162,6 +171,8 @@ class Lab:
         print(f"lab: {node.name} {what} on 127.0.0.1:{node.port} ({node.installed_version()}) in {time.monotonic() - t0:.1f}s", flush=True)
 
     def down(self, destroy: bool = False) -> None:
+        if self.mongo:
+            self.mongo.down(destroy)
         for node in reversed(self.nodes()):
             if destroy:
                 node.destroy()
@@ -173,7 +184,7 @@ class Lab:
         return [
             {"node": n.name, "port": n.port, "installed": n.installed_version(), "running": n.running(), "data": str(n.data)}
             for n in self.nodes()
-        ]
+        ] + (self.mongo.status() if self.mongo else [])
 
     # --- inventory, policy, blocks -----------------------------------------------------------------------
 
@@ -196,7 +207,7 @@ class Lab:
             if spec.cluster:
                 t["cluster"] = spec.cluster
             targets.append(t)
-        return {"targets": targets}
+        return {"targets": targets + (self.mongo.targets() if self.mongo else [])}
 
     def _write_configs(self) -> None:
         header = "# Written by `dbpatch lab up`; regenerated on every up.\n"
@@ -212,3 +223,5 @@ class Lab:
         PostgresCredentials(user=SUPERUSER, password=SecretStr(self.password()), sslmode="disable").save(
             CREDENTIALS_BLOCK, overwrite=True
         )
+        if self.mongo:
+            self.mongo.save_block()

@@ -102,6 +102,7 @@ class Member:
     catchup_start: float = 0.0
     oplog_hours: float = 48.0
     saved_priority: float | None = None
+    crash_unless: str | None = None  # fault: a start under any other version crashes (a bad build)
 
     @property
     def name(self) -> str:
@@ -282,6 +283,11 @@ class ReplicaSet:
                 f"mongod {m.version} exited: featureCompatibilityVersion {self.fcv} is not supported by this "
                 f"binary (it runs with {' or '.join(allowed_fcvs(m.version))})",
             )  # fmt: skip
+        if m.crash_unless and m.version != m.crash_unless:
+            raise SimError(
+                14, "SimulatedCrash",
+                f"mongod {m.version} on {m.name} exited with code 14 during startup (simulated bad build)",
+            )  # fmt: skip
         m.running, m.started_at = True, now
         m.state = State.STARTUP2
         m.ready_at = now + self.config.startup_seconds
@@ -359,6 +365,9 @@ class ReplicaSet:
             else:
                 m.oplog_hours = value
             return f"{m.name}: {name} set to {value:g}"
+        if name == "crash-on-start":
+            m.crash_unless = m.version
+            return f"{m.name}: a start under any version but {m.version} crashes"
         if m.state is State.PRIMARY:
             raise SimError(2, "BadValue", f"{m.name} is primary: step it down before injecting {name}")
         if not m.running and name != "never-catches-up":
@@ -380,6 +389,7 @@ class ReplicaSet:
         if m.saved_priority is not None:
             m.priority, m.saved_priority = m.saved_priority, None
         m.lag, m.oplog_hours = self.config.lag_seconds, self.config.oplog_hours
+        m.crash_unless = None
         if m.stuck or m.forced or m.initial_sync:
             m.last_optime = self.optime(m, now)
             m.stuck, m.forced, m.initial_sync = False, None, False
@@ -388,7 +398,7 @@ class ReplicaSet:
 
 
 FAULTS = ("recovering", "rollback", "lag", "initial-sync", "never-catches-up", "oplog-window", "no-electable",
-          "fcv-mismatch", "clear")  # fmt: skip
+          "fcv-mismatch", "crash-on-start", "clear")  # fmt: skip
 
 
 def series_key(series: str) -> tuple[int, int]:

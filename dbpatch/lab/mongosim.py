@@ -14,8 +14,8 @@ manager. Everything it prints says "simulated".
 MEMBER is a port or ``127.0.0.1:port``. ctl exits 0 on success, 1 when refused (e.g. install while running),
 2 on bad usage, 3 for ``status`` of a stopped member (as ``systemctl status``), 4 when nothing serves DIR.
 Faults: recovering, rollback, initial-sync, never-catches-up (member; the member must be a secondary),
-lag --value SECONDS, oplog-window --value HOURS (member), no-electable, fcv-mismatch (set-wide),
-clear [MEMBER].
+lag --value SECONDS, oplog-window --value HOURS (member), crash-on-start (member: a start under any version
+but the one it runs now fails, as a bad build would), no-electable, fcv-mismatch (set-wide), clear [MEMBER].
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 
 EXIT_REFUSED, EXIT_STOPPED, EXIT_NOT_SERVING = 1, 3, 4
 FAULT_NAMES = ("recovering", "rollback", "lag", "initial-sync", "never-catches-up", "oplog-window", "no-electable",
-               "fcv-mismatch", "clear")  # fmt: skip
+               "fcv-mismatch", "crash-on-start", "clear")  # fmt: skip
 
 
 def request(state_dir: str | Path, payload: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:

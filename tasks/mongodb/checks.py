@@ -1,4 +1,5 @@
-"""MongoDB pre-checks: pure functions over facts, each returning a ``CheckResult`` with one readable sentence.
+"""MongoDB pre-checks: pure functions over facts, each returning the shared ``tasks.patching.CheckResult`` (node:
+the set's name; phase "pre") with one readable sentence.
 
 Checks take the facts of every member of one replica set (``read_set_facts``). The set-wide view (members,
 health, lag) is the primary's ``replSetGetStatus`` when the primary answered, else the first member that did.
@@ -8,26 +9,18 @@ A failed check is an answer, never an exception; ``require`` turns failures into
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 from dbpatch.errors import NotSupported, PrecheckFailed
 from dbpatch.models import Thresholds
 from tasks.mongodb.facts import MemberState, MongoFacts
+from tasks.patching import CheckResult
 
 LTS_CHAIN = ("4.4", "5.0", "6.0", "7.0", "8.0")
 BLOCKING_STATES = frozenset(
     {MemberState.STARTUP, MemberState.STARTUP2, MemberState.RECOVERING, MemberState.ROLLBACK, MemberState.UNKNOWN,
      MemberState.REMOVED}
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    measured: str | float | int | None
-    threshold: str | float | int | None
-    sentence: str
 
 
 def _view(nodes: Sequence[MongoFacts]) -> MongoFacts | None:
@@ -39,9 +32,16 @@ def _set_name(nodes: Sequence[MongoFacts]) -> str:
     return next((n.set_name for n in nodes if n.set_name), "the replica set")
 
 
+def _result(
+    nodes: Sequence[MongoFacts], name: str, ok: bool, measured: Any, threshold: Any, sentence: str
+) -> CheckResult:
+    """A pre-check about the whole set: ``node`` is the set's name (the sentence names the member)."""
+    return CheckResult(name, _set_name(nodes), ok, measured, threshold, sentence, "pre")
+
+
 def _no_view(name: str, nodes: Sequence[MongoFacts]) -> CheckResult:
-    return CheckResult(
-        name, False, None, None, f"{name}: no member of {_set_name(nodes)} answered replSetGetStatus"
+    return _result(
+        nodes, name, False, None, None, f"{name}: no member of {_set_name(nodes)} answered replSetGetStatus"
     )
 
 
@@ -56,9 +56,10 @@ def check_members_healthy(nodes: Sequence[MongoFacts]) -> CheckResult:
     total = len(view.members)
     healthy = total - sum(not m.health for m in view.members)
     if sick:
-        return CheckResult("members_healthy", False, f"{healthy}/{total}", "all",
+        return _result(nodes, "members_healthy", False, f"{healthy}/{total}", "all",
                            f"{_set_name(nodes)}: not healthy: {', '.join(sick)}")  # fmt: skip
-    return CheckResult(
+    return _result(
+        nodes,
         "members_healthy",
         True,
         f"{healthy}/{total}",
@@ -74,14 +75,16 @@ def check_member_states(nodes: Sequence[MongoFacts]) -> CheckResult:
         return _no_view("member_states", nodes)
     bad = [f"{m.name} is {m.state.name}" for m in view.members if m.state in BLOCKING_STATES]
     if bad:
-        return CheckResult(
+        return _result(
+            nodes,
             "member_states",
             False,
             "; ".join(bad),
             "PRIMARY/SECONDARY/ARBITER",
             f"{_set_name(nodes)}: {'; '.join(bad)}",
         )
-    return CheckResult(
+    return _result(
+        nodes,
         "member_states",
         True,
         "ok",
@@ -93,10 +96,10 @@ def check_member_states(nodes: Sequence[MongoFacts]) -> CheckResult:
 def check_no_initial_sync(nodes: Sequence[MongoFacts]) -> CheckResult:
     syncing = [n.me or n.target for n in nodes if n.reachable and n.initial_sync]
     if syncing:
-        return CheckResult("no_initial_sync", False, ", ".join(syncing), "none",
+        return _result(nodes, "no_initial_sync", False, ", ".join(syncing), "none",
                            f"{_set_name(nodes)}: initial sync running on {', '.join(syncing)}")  # fmt: skip
-    return CheckResult(
-        "no_initial_sync", True, "none", "none", f"{_set_name(nodes)}: no initial sync running"
+    return _result(
+        nodes, "no_initial_sync", True, "none", "none", f"{_set_name(nodes)}: no initial sync running"
     )
 
 
@@ -107,19 +110,25 @@ def check_fcv(nodes: Sequence[MongoFacts]) -> CheckResult:
     fcv = next((n.fcv for n in reachable if n.state is MemberState.PRIMARY and n.fcv), None)
     fcv = fcv or next((n.fcv for n in reachable if n.fcv), None)
     if not series or not fcv:
-        return CheckResult(
-            "fcv", False, fcv, None, f"{_set_name(nodes)}: featureCompatibilityVersion could not be read"
+        return _result(
+            nodes,
+            "fcv",
+            False,
+            fcv,
+            None,
+            f"{_set_name(nodes)}: featureCompatibilityVersion could not be read",
         )
     if len(series) > 1:
-        return CheckResult("fcv", False, fcv, ", ".join(series),
+        return _result(nodes, "fcv", False, fcv, ", ".join(series),
                            f"{_set_name(nodes)}: members run different series ({', '.join(series)})")  # fmt: skip
     if fcv != series[0]:
-        return CheckResult(
+        return _result(nodes,
             "fcv", False, fcv, series[0],
             f"{_set_name(nodes)}: featureCompatibilityVersion is {fcv} but members run {series[0]}: "
             "finish the last upgrade (setFeatureCompatibilityVersion) first",
         )  # fmt: skip
-    return CheckResult(
+    return _result(
+        nodes,
         "fcv",
         True,
         fcv,
@@ -138,13 +147,18 @@ def check_lag(nodes: Sequence[MongoFacts], max_lag_seconds: float) -> CheckResul
     worst = max(secondaries, key=lambda m: m.lag_seconds or 0.0, default=None)
     measured = worst.lag_seconds if worst else 0.0
     if unknown:
-        return CheckResult(
-            "lag", False, None, max_lag_seconds, f"{_set_name(nodes)}: lag unknown for {', '.join(unknown)}"
+        return _result(
+            nodes,
+            "lag",
+            False,
+            None,
+            max_lag_seconds,
+            f"{_set_name(nodes)}: lag unknown for {', '.join(unknown)}",
         )
     if worst and (worst.lag_seconds or 0.0) > max_lag_seconds:
-        return CheckResult("lag", False, measured, max_lag_seconds,
+        return _result(nodes, "lag", False, measured, max_lag_seconds,
                            f"{worst.name} is {measured:g}s behind the primary (limit {max_lag_seconds:g}s)")  # fmt: skip
-    return CheckResult("lag", True, measured, max_lag_seconds,
+    return _result(nodes, "lag", True, measured, max_lag_seconds,
                        f"{_set_name(nodes)}: secondaries at most {measured or 0:g}s behind (limit {max_lag_seconds:g}s)")  # fmt: skip
 
 
@@ -156,7 +170,8 @@ def check_oplog_window(nodes: Sequence[MongoFacts], expected_patch_hours: float)
         if n.reachable and n.oplog_window_hours is not None
     ]
     if not windows:
-        return CheckResult(
+        return _result(
+            nodes,
             "oplog_window",
             False,
             None,
@@ -165,9 +180,9 @@ def check_oplog_window(nodes: Sequence[MongoFacts], expected_patch_hours: float)
         )
     hours, who = min(windows)
     if hours <= expected_patch_hours:
-        return CheckResult("oplog_window", False, hours, expected_patch_hours,
+        return _result(nodes, "oplog_window", False, hours, expected_patch_hours,
                            f"{who}: oplog window {hours:g}h is not longer than the expected patch time {expected_patch_hours:g}h")  # fmt: skip
-    return CheckResult("oplog_window", True, hours, expected_patch_hours,
+    return _result(nodes, "oplog_window", True, hours, expected_patch_hours,
                        f"{_set_name(nodes)}: shortest oplog window {hours:g}h > expected patch time {expected_patch_hours:g}h")  # fmt: skip
 
 
@@ -177,12 +192,17 @@ def check_single_primary(nodes: Sequence[MongoFacts]) -> CheckResult:
     claimed = {m.name for m in view.members if m.state is MemberState.PRIMARY} if view else set()
     claimed |= {n.me or n.target for n in nodes if n.reachable and n.state is MemberState.PRIMARY}
     if len(claimed) == 1:
-        return CheckResult(
-            "single_primary", True, 1, 1, f"{_set_name(nodes)}: primary is {next(iter(claimed))}"
+        return _result(
+            nodes, "single_primary", True, 1, 1, f"{_set_name(nodes)}: primary is {next(iter(claimed))}"
         )
     found = ", ".join(sorted(claimed)) or "none"
-    return CheckResult(
-        "single_primary", False, len(claimed), 1, f"{_set_name(nodes)}: expected one primary, found {found}"
+    return _result(
+        nodes,
+        "single_primary",
+        False,
+        len(claimed),
+        1,
+        f"{_set_name(nodes)}: expected one primary, found {found}",
     )
 
 
@@ -197,14 +217,16 @@ def check_electable_secondary(nodes: Sequence[MongoFacts]) -> CheckResult:
         if m.state is MemberState.SECONDARY and m.health and (m.priority is None or m.priority > 0)
     ]
     if electable:
-        return CheckResult(
+        return _result(
+            nodes,
             "electable_secondary",
             True,
             len(electable),
             1,
             f"{_set_name(nodes)}: electable secondaries: {', '.join(electable)}",
         )
-    return CheckResult(
+    return _result(
+        nodes,
         "electable_secondary",
         False,
         0,
@@ -260,7 +282,7 @@ def _next_lts(series: str) -> str:
     return f"{_parse(series)[0] + 1}.0"
 
 
-def check_major_step(current_series: str, target_series: str) -> CheckResult:
+def check_major_step(current_series: str, target_series: str, node: str = "") -> CheckResult:
     """Allow a patch within a series or one LTS step up (6.0→7.0, 7.0→8.0); raise ``NotSupported`` otherwise.
 
     The rule: major releases are the X.0 series (plus 4.4), chained 4.4 → 5.0 → 6.0 → 7.0 → 8.0 (→ 9.0 …).
@@ -273,7 +295,7 @@ def check_major_step(current_series: str, target_series: str) -> CheckResult:
     cur, tgt = _parse(current), _parse(target)
     if cur == tgt:
         return CheckResult(
-            "major_step", True, current, target, f"{current} → {target}: patch within the series"
+            "major_step", node, True, current, target, f"{current} → {target}: patch within the series"
         )
     if tgt < cur:
         raise NotSupported(
@@ -292,6 +314,7 @@ def check_major_step(current_series: str, target_series: str) -> CheckResult:
         )
     return CheckResult(
         "major_step",
+        node,
         True,
         current,
         target,

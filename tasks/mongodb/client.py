@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pymongo
@@ -59,6 +60,23 @@ def translate(target: str, command: str, exc: errors.PyMongoError) -> PatchError
     if isinstance(exc, errors.ConnectionFailure | errors.ConfigurationError):
         return TargetUnreachable(target, reason_of(exc))
     return PatchError(f"{target}: {command} failed: {reason_of(exc)}")
+
+
+@dataclass(frozen=True)
+class Login:
+    """How dbpatch logs in to a member (resolved from a ``MongoCredentials`` block). The password stays out of
+    ``repr``, so a Login in a log line or a traceback shows no secret."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    auth_source: str = "admin"
+    tls: bool = False
+    timeout: float = 3.0
+
+    def options(self, timeout: float | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``connect`` and ``read_facts`` (``timeout`` overrides the block's)."""
+        return {"username": self.username, "password": self.password, "auth_source": self.auth_source,
+                "tls": self.tls, "timeout": self.timeout if timeout is None else timeout}  # fmt: skip
 
 
 class Node:

@@ -14,8 +14,6 @@ from flows.patch_wave import WaveParameters, patch_wave
 from tasks.catalog import load_catalog
 from tasks.patching import Outcome
 from tasks.schedule.windows import record_duration
-from tests.patching.conftest import broken_build, make_lab  # noqa: F401 - fixtures
-from tests.schedule.test_schedule_notify import receiver  # noqa: F401 - fixture
 
 FLEET = (
     NodeSpec("cd", 0, "15.18", "dev"),

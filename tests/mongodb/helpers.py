@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from dbpatch.lab.mongo_server import Simulator
-from dbpatch.models import Engine, PackageSource, Target
+from dbpatch.models import Engine, PackageSource, Policy, Target
 from tasks.host.transport import CommandResult, LocalTransport
+from tasks.mongodb.client import Login
 from tasks.mongodb.facts import MongoFacts, read_facts, read_set_facts
-from tasks.mongodb.packages import LabMongo
+from tasks.mongodb.node import MongoNode
+from tasks.mongodb.packages import LabMongo, package_source
+from tasks.mongodb.patcher import MongoReplicaSetPatcher
 
 FAST = dict(startup_seconds=1.0, catchup_seconds=0.8, election_seconds=0.3, failover_seconds=1.0)
 TIMEOUT = 1.0  # pymongo timeouts for facts: a stopped member costs this much
+ON = dt.date(
+    2026, 11, 24
+)  # approved as of: 7.0.40 and 8.0.29 (released 2026-08-11) with approve_after_days 14
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout: float = 8.0, every: float = 0.1):
@@ -64,3 +73,38 @@ class MongoLab:
             if f.reachable and f.state is not None and f.state.name == "PRIMARY":
                 return i
         return None
+
+
+def policy(**thresholds: Any) -> Policy:
+    """Approve the newest 7.0 and 8.0 patches at least 14 days old; short timeouts for the simulator."""
+    return Policy.model_validate({
+        "baselines": {"mongodb": {"7.0": {"approve_after_days": 14}, "8.0": {"approve_after_days": 14}}},
+        "thresholds": {"catchup_timeout_seconds": 8, **thresholds},
+    })  # fmt: skip
+
+
+def nodes(lab: MongoLab) -> list[MongoNode]:
+    return [MongoNode(t, Login(timeout=TIMEOUT), lab.transport, package_source(t)) for t in lab.targets]
+
+
+def patcher(lab: MongoLab, pol: Policy | None = None, **options: Any) -> MongoReplicaSetPatcher:
+    """The patcher ``build_mongodb`` makes, without Prefect blocks (no authentication, short timeouts)."""
+    from tasks.patch import approved_for
+
+    pol = pol or policy()
+    return MongoReplicaSetPatcher(
+        "rs-test", nodes(lab), pol, approved_for(pol, Engine.MONGODB, ON), **options
+    )
+
+
+def status(lab: MongoLab) -> list[dict[str, Any]]:
+    """What the simulated hosts say (``ctl status --json``): version, state, running, lag, fcv per member."""
+    return json.loads(lab.ctl("status", "--json").stdout)
+
+
+def versions(lab: MongoLab) -> list[str]:
+    return [m["version"] for m in status(lab)]
+
+
+def states(lab: MongoLab) -> list[str]:
+    return [m["state"] for m in status(lab)]

@@ -9,6 +9,7 @@ import pytest
 from dbpatch.errors import NotSupported, PrecheckFailed
 from tasks.mongodb import checks
 from tasks.mongodb.facts import MemberFacts, MemberState, MongoFacts, oplog_window_hours, parse_members
+from tasks.patching import CheckResult
 
 T0 = dt.datetime(2026, 11, 24, 3, 0, 0, tzinfo=dt.UTC)
 
@@ -83,6 +84,7 @@ def test_healthy_set_passes_every_check() -> None:
 
     results = checks.run_prechecks(nodes, Thresholds(), expected_patch_hours=4)
     assert all(r.ok for r in results), [r.sentence for r in results if not r.ok]
+    assert all(isinstance(r, CheckResult) and (r.node, r.phase) == ("rs0", "pre") for r in results)
     checks.require(results)
 
 
@@ -124,7 +126,7 @@ def test_unknown_lag_fails() -> None:
 
 
 def test_require_raises_with_every_failed_sentence() -> None:
-    bad = [checks.CheckResult("x", False, 1, 0, "x failed"), checks.CheckResult("y", False, 1, 0, "y failed")]
+    bad = [CheckResult("x", "rs0", False, 1, 0, "x failed"), CheckResult("y", "rs0", False, 1, 0, "y failed")]
     with pytest.raises(PrecheckFailed, match="x failed; y failed"):
         checks.require(bad)
 
