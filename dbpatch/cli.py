@@ -62,7 +62,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
     elif args.action == "down":
         lab.down(destroy=args.destroy)
     for row in lab.status():
-        print(f"  {row['node']:<14} 127.0.0.1:{row['port']:<6} {row['installed'] or '-':<7} {'running' if row['running'] else 'stopped'}")
+        print(
+            f"  {row['node']:<14} 127.0.0.1:{row['port']:<6} {row['installed'] or '-':<7} {'running' if row['running'] else 'stopped'}"
+        )
     return 0
 
 
@@ -88,11 +90,14 @@ def _print_drift(rows: list[dict]) -> None:
     print(f"  {'target':<30} {'version':<10} {'approved':<10} {'status':<12} detail")
     for r in rows:
         name = r["target"] + (" (simulated)" if r["simulated"] else "")
-        print(f"  {name:<30} {r['version'] or '-':<10} {r['approved'] or '-':<10} {r['status']:<12} {r['detail'] or ''}")
+        print(
+            f"  {name:<30} {r['version'] or '-':<10} {r['approved'] or '-':<10} {r['status']:<12} {r['detail'] or ''}"
+        )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     inventory, policy = _inputs(args)
+    assert policy is not None
     from flows.drift import drift_report
 
     result = drift_report(inventory, policy, on=args.on, targets=args.targets or None, fail_on_drift=False)
@@ -147,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dbpatch", description="Patch database fleets to an approved baseline.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("lab", help="the local lab: real PostgreSQL servers and a simulated MongoDB replica set")
+    p = sub.add_parser(
+        "lab", help="the local lab: real PostgreSQL servers and a simulated MongoDB replica set"
+    )
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--base-port", type=int, default=None, help="first port of the lab (default 54320)")
     p.add_argument("--destroy", action="store_true", help="with down: delete the lab's data directories")

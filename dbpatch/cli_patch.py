@@ -17,9 +17,15 @@ def parameters(args: argparse.Namespace):
     raw = {
         "inventory_path": args.inventory or str(paths.lab() / "inventory.yaml"),
         "policy_path": args.policy or str(paths.lab() / "policy.yaml"),
-        "targets": args.targets or None, "dry_run": args.dry_run, "max_concurrency": args.max_concurrency,
-        "max_errors": args.max_errors, "switch_back": args.switch_back, "write_probe": args.probe,
-        "version": args.version, "on": args.on, "wave": args.wave,
+        "targets": args.targets or None,
+        "dry_run": args.dry_run,
+        "max_concurrency": args.max_concurrency,
+        "max_errors": args.max_errors,
+        "switch_back": args.switch_back,
+        "write_probe": args.probe,
+        "version": args.version,
+        "on": args.on,
+        "wave": args.wave,
     }
     try:
         params = WaveParameters.model_validate(raw)
@@ -44,8 +50,14 @@ def cmd_patch(args: argparse.Namespace) -> int:
         else:
             sim = " (simulated)" if run.simulated else ""
             probe = run.probe or {}
-            extra = (f" [max write gap {probe['probe_max_write_gap_s']} s, failed writes {probe['probe_failed_writes']},"
-                     f" lost writes {probe['probe_lost_writes']}]") if probe else ""
+            extra = (
+                (
+                    f" [max write gap {probe['probe_max_write_gap_s']} s, failed writes {probe['probe_failed_writes']},"
+                    f" lost writes {probe['probe_lost_writes']}]"
+                )
+                if probe
+                else ""
+            )
             print(f"  {run.cluster + sim:<28} {run.outcome.value:<12} {run.sentence}{extra}")
     if result.halted:
         print(f"wave halted after {result.failed} failed cluster(s)")
@@ -61,7 +73,9 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the full plan; change nothing")
     p.add_argument("--max-concurrency", type=int, default=2)
     p.add_argument("--max-errors", default="1", help="failed clusters that halt the wave: N or N%%")
-    p.add_argument("--switch-back", action="store_true", help="switch back to the original primary afterwards")
+    p.add_argument(
+        "--switch-back", action="store_true", help="switch back to the original primary afterwards"
+    )
     p.add_argument("--probe", action="store_true", help="measure client downtime with a write probe")
     p.add_argument("--version", default=None, help="target version instead of the approved one")
     p.add_argument("--on", default=None, help="approved version as of this date (YYYY-MM-DD)")
@@ -81,9 +95,14 @@ def cmd_cycle(args: argparse.Namespace) -> int:
 
     bake = None if args.bake_seconds is None else args.bake_seconds / 3600
     state = patch_cycle(
-        inventory, policy, phase=args.phase, cycle_id=args.cycle_id, bake_hours=bake,
+        inventory,
+        policy,
+        phase=args.phase,
+        cycle_id=args.cycle_id,
+        bake_hours=bake,
         max_inline_bake_seconds=(args.bake_seconds + 60) if args.bake_seconds is not None else 0,
-        enforce_windows=not args.ignore_windows, webhook_url=args.webhook,
+        enforce_windows=not args.ignore_windows,
+        webhook_url=args.webhook,
         approval_timeout_seconds=args.approval_timeout,
     )
     for row in state["rows"]:
@@ -103,5 +122,7 @@ def register_cycle(sub) -> None:
     p.add_argument("--bake-seconds", type=float, default=None, help="shorten the canary bake (lab: e.g. 5)")
     p.add_argument("--ignore-windows", action="store_true", help="ad-hoc run outside maintenance windows")
     p.add_argument("--webhook", default=None, help="POST JSON events to this URL")
-    p.add_argument("--approval-timeout", type=int, default=4 * 3600, help="seconds to wait for a wave approval")
+    p.add_argument(
+        "--approval-timeout", type=int, default=4 * 3600, help="seconds to wait for a wave approval"
+    )
     p.set_defaults(func=cmd_cycle)

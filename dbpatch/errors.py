@@ -45,7 +45,9 @@ class CommandFailed(PatchError):
         self.stderr = stderr.strip()
         tail = self.stderr.splitlines()[-3:] if self.stderr else []
         detail = ("; ".join(tail))[:500] or "no stderr"
-        super().__init__(f"{host}: `{' '.join(self.argv[:4])}{' …' if len(self.argv) > 4 else ''}` exited {returncode}: {detail}")
+        super().__init__(
+            f"{host}: `{' '.join(self.argv[:4])}{' …' if len(self.argv) > 4 else ''}` exited {returncode}: {detail}"
+        )
 
 
 class PrecheckFailed(PatchError):

@@ -83,7 +83,9 @@ def _int_range(lo: int, hi: int):
             raise ValueError(f"must be {lo}..{hi}")
         return value
 
-    return Annotated[int, AfterValidator(check), WithJsonSchema({"type": "integer", "minimum": lo, "maximum": hi})]
+    return Annotated[
+        int, AfterValidator(check), WithJsonSchema({"type": "integer", "minimum": lo, "maximum": hi})
+    ]
 
 
 def _num_range(lo: float, hi: float):
@@ -92,7 +94,9 @@ def _num_range(lo: float, hi: float):
             raise ValueError(f"must be {lo:g}..{hi:g}")
         return value
 
-    return Annotated[float, AfterValidator(check), WithJsonSchema({"type": "number", "minimum": lo, "maximum": hi})]
+    return Annotated[
+        float, AfterValidator(check), WithJsonSchema({"type": "number", "minimum": lo, "maximum": hi})
+    ]
 
 
 def _timezone(value: str) -> str:
@@ -130,21 +134,29 @@ class Target(StrictModel):
         "Omitted: a standalone instance, its own cluster.",
     )
     host: Host = Field(description="Host name or IP address the database listens on.")
-    port: Port = Field(description="Database port.")
+    port: Port = Field(description="Database port.")  # type: ignore[valid-type]
     os: OS = Field(default=OS.LINUX, description="Operating system of the host.")
     tags: list[Name] = Field(default_factory=list, description="Free tags; 'canary' marks canary candidates.")
-    group: Name | None = Field(default=None, description="Patch group: a window listing this group wins over the environment's.")
-    credentials: Name = Field(description="Name of the Prefect block with the database credentials.")
-    access: Access = Field(default=Access.LOCAL, description="How dbpatch reaches the host (local, ssh, winrm).")
-    host_access: Name | None = Field(
-        default=None, description="Name of the Prefect block for host access (SSH or WinRM); required unless local."
+    group: Name | None = Field(
+        default=None, description="Patch group: a window listing this group wins over the environment's."
     )
-    package_source: PackageSource = Field(description="Where binaries come from: apt, dnf, lab, sqlserver-cu.")
+    credentials: Name = Field(description="Name of the Prefect block with the database credentials.")
+    access: Access = Field(
+        default=Access.LOCAL, description="How dbpatch reaches the host (local, ssh, winrm)."
+    )
+    host_access: Name | None = Field(
+        default=None,
+        description="Name of the Prefect block for host access (SSH or WinRM); required unless local.",
+    )
+    package_source: PackageSource = Field(
+        description="Where binaries come from: apt, dnf, lab, sqlserver-cu."
+    )
     data_directory: AbsPath | None = Field(
         default=None, description="Data directory (PostgreSQL lab nodes and hosts without a service wrapper)."
     )
     service: Name | None = Field(
-        default=None, description="Service or cluster name on the host (e.g. 'main' for pg_ctlcluster 15 main)."
+        default=None,
+        description="Service or cluster name on the host (e.g. 'main' for pg_ctlcluster 15 main).",
     )
 
     @property
@@ -154,7 +166,9 @@ class Target(StrictModel):
     @model_validator(mode="after")
     def _access_needs_block(self) -> Target:
         if self.access is not Access.LOCAL and not self.host_access:
-            raise ValueError(f"access '{self.access.value}' needs host_access (the name of an SSH or WinRM block)")
+            raise ValueError(
+                f"access '{self.access.value}' needs host_access (the name of an SSH or WinRM block)"
+            )
         if self.engine is Engine.SQLSERVER and self.os is not OS.WINDOWS:
             raise ValueError("sqlserver targets must have os: windows")
         return self
@@ -217,7 +231,8 @@ class Baseline(StrictModel):
         default=False, description="A version that passed a canary wave becomes approved."
     )
     max_behind: _int_range(0, 100) = Field(  # type: ignore[valid-type]
-        default=0, description="Releases (SQL Server: CUs) a target may lag the approved one and stay compliant."
+        default=0,
+        description="Releases (SQL Server: CUs) a target may lag the approved one and stay compliant.",
     )
 
 
@@ -250,7 +265,9 @@ class Thresholds(StrictModel):
 class Canary(StrictModel):
     count: _int_range(0, 100) = Field(default=1, description="How many targets the canary wave patches.")  # type: ignore[valid-type]
     tag: Name = Field(default="canary", description="Targets with this tag are preferred canaries.")
-    bake_hours: _num_range(0, 168) = Field(default=12.0, description="Wait after the canary before the waves.")  # type: ignore[valid-type]
+    bake_hours: _num_range(0, 168) = Field(  # type: ignore[valid-type]
+        default=12.0, description="Wait after the canary before the waves."
+    )
 
 
 class MaintenanceWindow(StrictModel):
@@ -274,7 +291,9 @@ class Blackout(StrictModel):
     name: str = Field(description="Why (e.g. year-end freeze).")
     start: dt.date = Field(description="First day of the blackout (inclusive).")
     end: dt.date = Field(description="Last day of the blackout (inclusive).")
-    action: Literal["skip", "move"] = Field(default="skip", description="Skip the cycle or move it after the end.")
+    action: Literal["skip", "move"] = Field(
+        default="skip", description="Skip the cycle or move it after the end."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Blackout:
@@ -361,7 +380,7 @@ def format_validation_error(source: str, exc: ValidationError) -> list[str]:
     """One line per problem: ``<file>: <field path>: <message>``."""
     lines = []
     for err in exc.errors(include_url=False):
-        lines.append(f"{source}: {_field_path(tuple(err['loc']))}: {_message(err)}")
+        lines.append(f"{source}: {_field_path(tuple(err['loc']))}: {_message(dict(err))}")
     return lines
 
 

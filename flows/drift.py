@@ -44,16 +44,23 @@ def drift_report(
     on = on or dt.date.today()
     facts = inventory_scan(inventory_path, targets=targets)
     catalog = load_catalog()
-    assessments = {f.target: assess(policy, catalog, f.engine, f.version, on) for f in facts if f.reachable and f.version}
+    assessments = {
+        f.target: assess(policy, catalog, f.engine, f.version, on) for f in facts if f.reachable and f.version
+    }
     df = drift_frame(facts, assessments)
     summary = summary_markdown(df, on)
     published = publish(
-        df, key="drift-report", title="dbpatch drift report", summary_md=summary,
+        df,
+        key="drift-report",
+        title="dbpatch drift report",
+        summary_md=summary,
         reports_dir=Path(reports_dir) if reports_dir else None,
     )
     non_compliant = int((df["status"] != "compliant").sum())
     log.info("drift report: %d of %d targets not compliant; %s", non_compliant, len(df), published.html)
-    result = DriftResult(rows=df.to_dict("records"), csv=published.csv, html=published.html, non_compliant=non_compliant)
+    result = DriftResult(
+        rows=df.to_dict("records"), csv=published.csv, html=published.html, non_compliant=non_compliant
+    )
     if fail_on_drift and non_compliant:
         raise DriftFound(f"{non_compliant} of {len(df)} targets are not compliant (see {published.html})")
     return result

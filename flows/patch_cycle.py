@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from prefect import flow, get_run_logger
 from prefect.exceptions import FlowPauseTimeout
@@ -47,7 +47,7 @@ def webhook_from(url: str | None, block: str | None) -> str | None:
         from prefect.blocks.system import Secret
 
         try:
-            return str(Secret.load(block).get())
+            return str(cast(Secret, Secret.load(block)).get())
         except ValueError:
             raise ConfigError(f"parameters: webhook_block: no Secret block named {block!r}") from None
     return url
@@ -58,20 +58,43 @@ def _notify(url: str | None, event: NotifyEvent, payload: dict[str, Any]) -> Non
         notify(url, event, payload)
 
 
-def _wave(inventory_path: str, policy_path: str, clusters: list[str], name: str, policy: Policy, *,
-          enforce_windows: bool, now: dt.datetime | None, dry_run: bool = False):
-    return patch_wave(WaveParameters(
-        inventory_path=inventory_path, policy_path=policy_path, targets=clusters, wave=name, dry_run=dry_run,
-        max_concurrency=policy.waves.max_concurrency, max_errors=policy.waves.max_errors,
-        enforce_windows=enforce_windows, now=now,
-    ))
+def _wave(
+    inventory_path: str,
+    policy_path: str,
+    clusters: list[str],
+    name: str,
+    policy: Policy,
+    *,
+    enforce_windows: bool,
+    now: dt.datetime | None,
+    dry_run: bool = False,
+):
+    return patch_wave(
+        WaveParameters(
+            inventory_path=inventory_path,
+            policy_path=policy_path,
+            targets=clusters,
+            wave=name,
+            dry_run=dry_run,
+            max_concurrency=policy.waves.max_concurrency,
+            max_errors=policy.waves.max_errors,
+            enforce_windows=enforce_windows,
+            now=now,
+        )
+    )
 
 
 def schedule_waves(deployment: str, parameters: dict[str, Any], when: dt.datetime) -> str:
     """Create the ``waves`` run of the cycle's own deployment, scheduled at ``when``; returns its id."""
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
-    run = run_deployment(name=deployment, parameters=parameters, scheduled_time=when, timeout=0, as_subflow=False)
+    run = cast(
+        FlowRun,
+        run_deployment(
+            name=deployment, parameters=parameters, scheduled_time=when, timeout=0, as_subflow=False
+        ),
+    )
     return str(run.id)
 
 
@@ -87,7 +110,11 @@ def _start(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
     drift = drift_report(p["inventory_path"], p["policy_path"], targets=None)
     todo = clusters_to_patch(inventory, drift.rows)
     state.todo = sorted(todo)
-    _notify(p["webhook_url"], NotifyEvent.CYCLE_STARTED, {"cycle": state.cycle_id, "clusters_to_patch": state.todo})
+    _notify(
+        p["webhook_url"],
+        NotifyEvent.CYCLE_STARTED,
+        {"cycle": state.cycle_id, "clusters_to_patch": state.todo},
+    )
     if not todo:
         state.finish("nothing to patch: every cluster is at its approved version")
         return state
@@ -96,18 +123,34 @@ def _start(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
     if not state.canary:  # canary.count 0: no canary, no bake
         state.canary_finished = state.bake_until = dt.datetime.now(dt.UTC)
         return state
-    wave = _wave(p["inventory_path"], p["policy_path"], state.canary, "canary", policy,
-                 enforce_windows=p["enforce_windows"], now=p["now"])
+    wave = _wave(
+        p["inventory_path"],
+        p["policy_path"],
+        state.canary,
+        "canary",
+        policy,
+        enforce_windows=p["enforce_windows"],
+        now=p["now"],
+    )
     state.record_wave("canary", wave.runs, wave.report)
     ok = all(r.outcome in (Outcome.PATCHED, Outcome.NOOP) for r in wave.runs)
-    _notify(p["webhook_url"], NotifyEvent.CANARY_RESULT, {"cycle": state.cycle_id, "ok": ok, "clusters": state.wave_rows("canary")})
+    _notify(
+        p["webhook_url"],
+        NotifyEvent.CANARY_RESULT,
+        {"cycle": state.cycle_id, "ok": ok, "clusters": state.wave_rows("canary")},
+    )
     if not ok:
-        state.finish(f"canary failed: {'; '.join(f'{r.cluster}: {r.outcome.value}: {r.sentence}' for r in wave.runs)}", failed=True)
+        state.finish(
+            f"canary failed: {'; '.join(f'{r.cluster}: {r.outcome.value}: {r.sentence}' for r in wave.runs)}",
+            failed=True,
+        )
         _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
         return state
     for r in wave.runs:
         if r.outcome is Outcome.PATCHED and r.target_version:
-            mark_canary_validated(inventory.clusters()[r.cluster][0].engine, r.target_version, dt.datetime.now(dt.UTC))
+            mark_canary_validated(
+                inventory.clusters()[r.cluster][0].engine, r.target_version, dt.datetime.now(dt.UTC)
+            )
     state.canary_finished = dt.datetime.now(dt.UTC)
     state.bake_until = state.canary_finished + dt.timedelta(hours=p["bake_hours"])
     return state
@@ -130,34 +173,74 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
         if env in policy.waves.approval_required:
             if not _approved(state, env, clusters, inventory, policy, p, log):
                 continue
-        wave = _wave(p["inventory_path"], p["policy_path"], clusters, env, policy,
-                     enforce_windows=p["enforce_windows"], now=p["now"])
+        wave = _wave(
+            p["inventory_path"],
+            p["policy_path"],
+            clusters,
+            env,
+            policy,
+            enforce_windows=p["enforce_windows"],
+            now=p["now"],
+        )
         state.record_wave(env, wave.runs, wave.report)
-        _notify(p["webhook_url"], NotifyEvent.WAVE_RESULT, {"cycle": state.cycle_id, "wave": env, "clusters": state.wave_rows(env)})
+        _notify(
+            p["webhook_url"],
+            NotifyEvent.WAVE_RESULT,
+            {"cycle": state.cycle_id, "wave": env, "clusters": state.wave_rows(env)},
+        )
         if wave.halted:
-            state.finish(f"wave {env} halted after {wave.failed} failed cluster(s); later waves not started", failed=True)
+            state.finish(
+                f"wave {env} halted after {wave.failed} failed cluster(s); later waves not started",
+                failed=True,
+            )
             _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
             return state
     deferred = [r for r in state.rows[first_row:] if r["outcome"] == Outcome.DEFERRED.value]
     if deferred:
-        state.finish(f"{len(deferred)} cluster(s) deferred by their maintenance window: "
-                     + "; ".join(f"{r['cluster']}: {r['detail']}" for r in deferred))
+        state.finish(
+            f"{len(deferred)} cluster(s) deferred by their maintenance window: "
+            + "; ".join(f"{r['cluster']}: {r['detail']}" for r in deferred)
+        )
         state.deferred = sorted({r["cluster"].removesuffix(" (simulated)") for r in deferred})
         return state
     state.finish("cycle complete")
     return state
 
 
-def _approved(state: CycleState, env: str, clusters: list[str], inventory: Inventory, policy: Policy, p: dict, log) -> bool:
-    plan = _wave(p["inventory_path"], p["policy_path"], clusters, f"{env}-plan", policy, enforce_windows=False, now=p["now"], dry_run=True)
+def _approved(
+    state: CycleState, env: str, clusters: list[str], inventory: Inventory, policy: Policy, p: dict, log
+) -> bool:
+    plan = _wave(
+        p["inventory_path"],
+        p["policy_path"],
+        clusters,
+        f"{env}-plan",
+        policy,
+        enforce_windows=False,
+        now=p["now"],
+        dry_run=True,
+    )
     lines = [line for r in plan.runs for line in r.describe_plan()]
-    _notify(p["webhook_url"], NotifyEvent.APPROVAL_NEEDED, {"cycle": state.cycle_id, "wave": env, "plan": lines})
-    log.info("wave %s waits for approval in the Prefect UI (timeout %ss); plan:\n%s", env, p["approval_timeout_seconds"], "\n".join(lines))
+    _notify(
+        p["webhook_url"], NotifyEvent.APPROVAL_NEEDED, {"cycle": state.cycle_id, "wave": env, "plan": lines}
+    )
+    log.info(
+        "wave %s waits for approval in the Prefect UI (timeout %ss); plan:\n%s",
+        env,
+        p["approval_timeout_seconds"],
+        "\n".join(lines),
+    )
     try:
-        answer = pause_flow_run(wait_for_input=WaveApproval, timeout=p["approval_timeout_seconds"],
-                                poll_interval=min(10, p["approval_timeout_seconds"]), key=f"approve-{env}")
+        answer = pause_flow_run(
+            wait_for_input=WaveApproval,
+            timeout=p["approval_timeout_seconds"],
+            poll_interval=min(10, p["approval_timeout_seconds"]),
+            key=f"approve-{env}",
+        )
     except FlowPauseTimeout:
-        state.skip_wave(env, clusters, f"approval timed out after {p['approval_timeout_seconds']}s: wave skipped")
+        state.skip_wave(
+            env, clusters, f"approval timed out after {p['approval_timeout_seconds']}s: wave skipped"
+        )
         return False
     if not answer.approve:
         state.skip_wave(env, clusters, f"approval refused: {answer.comment or 'no comment'}")
@@ -183,10 +266,16 @@ def patch_cycle(
     """Run (or resume with ``phase='waves'``) one monthly patch cycle. Returns the cycle state as a dict."""
     log = get_run_logger()
     inventory, policy = load_inventory(inventory_path), load_policy(policy_path)
-    p = {"inventory_path": inventory_path, "policy_path": policy_path, "enforce_windows": enforce_windows, "now": now,
-         "webhook_url": webhook_from(webhook_url, webhook_block), "webhook_block": webhook_block,
-         "approval_timeout_seconds": approval_timeout_seconds,
-         "bake_hours": policy.canary.bake_hours if bake_hours is None else bake_hours}
+    p = {
+        "inventory_path": inventory_path,
+        "policy_path": policy_path,
+        "enforce_windows": enforce_windows,
+        "now": now,
+        "webhook_url": webhook_from(webhook_url, webhook_block),
+        "webhook_block": webhook_block,
+        "approval_timeout_seconds": approval_timeout_seconds,
+        "bake_hours": policy.canary.bake_hours if bake_hours is None else bake_hours,
+    }
     if phase == "start":
         state = CycleState.new(cycle_id or f"{dt.date.today().isoformat()}-{uuid.uuid4().hex[:6]}")
         state = _start(state, inventory, policy, p, log)
@@ -197,16 +286,32 @@ def patch_cycle(
         wait = (state.bake_until - dt.datetime.now(dt.UTC)).total_seconds()
         deployment = _own_deployment()
         if deployment and wait > max_inline_bake_seconds:
-            params = {"inventory_path": inventory_path, "policy_path": policy_path, "phase": "waves", "cycle_id": state.cycle_id,
-                      "enforce_windows": enforce_windows, "approval_timeout_seconds": approval_timeout_seconds,
-                      "webhook_block": webhook_block}
+            params = {
+                "inventory_path": inventory_path,
+                "policy_path": policy_path,
+                "phase": "waves",
+                "cycle_id": state.cycle_id,
+                "enforce_windows": enforce_windows,
+                "approval_timeout_seconds": approval_timeout_seconds,
+                "webhook_block": webhook_block,
+            }
             state.waves_run = schedule_waves(deployment, params, state.bake_until)
             state.save()
-            log.info("cycle %s: bake until %s; waves scheduled as flow run %s", state.cycle_id, state.bake_until, state.waves_run)
+            log.info(
+                "cycle %s: bake until %s; waves scheduled as flow run %s",
+                state.cycle_id,
+                state.bake_until,
+                state.waves_run,
+            )
             return state.to_dict()
         if wait > max_inline_bake_seconds:
             state.save()
-            log.info("cycle %s: bake until %s; then run: dbpatch cycle --phase waves --cycle-id %s", state.cycle_id, state.bake_until, state.cycle_id)
+            log.info(
+                "cycle %s: bake until %s; then run: dbpatch cycle --phase waves --cycle-id %s",
+                state.cycle_id,
+                state.bake_until,
+                state.cycle_id,
+            )
             return state.to_dict()
         log.info("cycle %s: baking %.0f s", state.cycle_id, max(wait, 0))
         time.sleep(max(wait, 0))
@@ -215,7 +320,9 @@ def patch_cycle(
             raise ConfigError("parameters: cycle_id: required for phase 'waves'")
         state = CycleState.load(cycle_id)
         if state.bake_until and dt.datetime.now(dt.UTC) < state.bake_until:
-            raise ConfigError(f"parameters: phase: cycle {cycle_id} bakes until {state.bake_until.isoformat(timespec='seconds')}")
+            raise ConfigError(
+                f"parameters: phase: cycle {cycle_id} bakes until {state.bake_until.isoformat(timespec='seconds')}"
+            )
     state = _waves(state, inventory, policy, p, log)
     if state.deferred:
         _resume_in_next_window(state, inventory, policy, p, log)
@@ -223,7 +330,9 @@ def patch_cycle(
     return _finish(state, log)
 
 
-def _resume_in_next_window(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str, Any], log) -> None:
+def _resume_in_next_window(
+    state: CycleState, inventory: Inventory, policy: Policy, p: dict[str, Any], log
+) -> None:
     """Deferred clusters are not forgotten: the cycle's waves run again when their next window opens."""
     now = p["now"] or dt.datetime.now(dt.UTC)
     when = next_window_start(policy, [inventory.clusters()[c][0] for c in state.deferred], now)
@@ -233,25 +342,47 @@ def _resume_in_next_window(state: CycleState, inventory: Inventory, policy: Poli
         return
     state.resume_at = when
     if deployment:
-        params = {"inventory_path": p["inventory_path"], "policy_path": p["policy_path"], "phase": "waves",
-                  "cycle_id": state.cycle_id, "enforce_windows": True, "approval_timeout_seconds": p["approval_timeout_seconds"],
-                  "webhook_block": p["webhook_block"]}
+        params = {
+            "inventory_path": p["inventory_path"],
+            "policy_path": p["policy_path"],
+            "phase": "waves",
+            "cycle_id": state.cycle_id,
+            "enforce_windows": True,
+            "approval_timeout_seconds": p["approval_timeout_seconds"],
+            "webhook_block": p["webhook_block"],
+        }
         state.waves_run = schedule_waves(deployment, params, when)
-        log.info("cycle %s: %d deferred cluster(s) resume at %s (flow run %s)", state.cycle_id, len(state.deferred), when, state.waves_run)
+        log.info(
+            "cycle %s: %d deferred cluster(s) resume at %s (flow run %s)",
+            state.cycle_id,
+            len(state.deferred),
+            when,
+            state.waves_run,
+        )
     else:
-        log.info("cycle %s: deferred clusters resume at %s: dbpatch cycle --phase waves --cycle-id %s",
-                 state.cycle_id, when, state.cycle_id)
+        log.info(
+            "cycle %s: deferred clusters resume at %s: dbpatch cycle --phase waves --cycle-id %s",
+            state.cycle_id,
+            when,
+            state.cycle_id,
+        )
 
 
 def _finish(state: CycleState, log) -> dict[str, Any]:
     import pandas as pd
 
-    df = pd.DataFrame(state.rows, columns=["wave", "cluster", "outcome", "before", "after", "detail", "report"])
+    df = pd.DataFrame(
+        state.rows, columns=["wave", "cluster", "outcome", "before", "after", "detail", "report"]
+    )
     summary = f"Cycle **{state.cycle_id}**: {state.result}\n\nCanary: {', '.join(state.canary) or 'none'}."
-    published = publish(df, key="patch-cycle", title=f"dbpatch patch cycle {state.cycle_id}", summary_md=summary,
-                        status_column="outcome")
+    published = publish(
+        df,
+        key="patch-cycle",
+        title=f"dbpatch patch cycle {state.cycle_id}",
+        summary_md=summary,
+        status_column="outcome",
+    )
     state.report = str(published.html)
     state.save()
     log.info("cycle %s: %s (report %s)", state.cycle_id, state.result, published.html)
     return state.to_dict()
-

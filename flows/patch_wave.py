@@ -29,20 +29,42 @@ class WaveParameters(BaseModel):
 
     inventory_path: str = Field(description="Inventory YAML.")
     policy_path: str = Field(description="Policy YAML.")
-    targets: list[str] | None = Field(default=None, description="Only these targets or clusters (default: all).")
+    targets: list[str] | None = Field(
+        default=None, description="Only these targets or clusters (default: all)."
+    )
     dry_run: bool = Field(default=False, description="Print the full plan and change nothing.")
     max_concurrency: int = Field(default=2, ge=1, le=50, description="Clusters patched at once.")
-    max_errors: str = Field(default="1", pattern=r"^\d+%?$", description="Failed clusters that halt the wave: count or percent.")
-    switch_back: bool = Field(default=False, description="After a rolling patch, switch back to the original primary.")
-    write_probe: bool = Field(default=False, description="Measure client downtime with a 10 ms write probe per cluster.")
-    version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){1,3}$",
-                                description="Patch to this version instead of the approved one (refused unless approved).")
-    on: dt.date | None = Field(default=None, description="Resolve the approved version as of this day (default today).")
-    enforce_windows: bool = Field(default=False, description="Start a cluster only inside its maintenance window "
-                                  "(before the cutoff, and only if its estimate fits); others are deferred.")
-    now: dt.datetime | None = Field(default=None, description="Clock for window decisions (tests); default: real time.")
-    wave: str = Field(default="ad-hoc", pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Name of the wave in reports.")
-    reports_dir: str | None = Field(default=None, description="Where report files go (default $DBPATCH_REPORTS).")
+    max_errors: str = Field(
+        default="1", pattern=r"^\d+%?$", description="Failed clusters that halt the wave: count or percent."
+    )
+    switch_back: bool = Field(
+        default=False, description="After a rolling patch, switch back to the original primary."
+    )
+    write_probe: bool = Field(
+        default=False, description="Measure client downtime with a 10 ms write probe per cluster."
+    )
+    version: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+){1,3}$",
+        description="Patch to this version instead of the approved one (refused unless approved).",
+    )
+    on: dt.date | None = Field(
+        default=None, description="Resolve the approved version as of this day (default today)."
+    )
+    enforce_windows: bool = Field(
+        default=False,
+        description="Start a cluster only inside its maintenance window "
+        "(before the cutoff, and only if its estimate fits); others are deferred.",
+    )
+    now: dt.datetime | None = Field(
+        default=None, description="Clock for window decisions (tests); default: real time."
+    )
+    wave: str = Field(
+        default="ad-hoc", pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Name of the wave in reports."
+    )
+    reports_dir: str | None = Field(
+        default=None, description="Where report files go (default $DBPATCH_REPORTS)."
+    )
 
 
 @dataclass
@@ -60,11 +82,20 @@ class WaveResult:
 
 def _halted(cluster: str, targets: list[Target], why: str) -> ClusterRun:
     strategy = Strategy.ROLLING if len(targets) > 1 else Strategy.IN_PLACE
-    return ClusterRun(cluster, targets[0].engine.value, strategy, None, Outcome.HALTED, why,
-                      simulated=any("simulated" in t.tags for t in targets))
+    return ClusterRun(
+        cluster,
+        targets[0].engine.value,
+        strategy,
+        None,
+        Outcome.HALTED,
+        why,
+        simulated=any("simulated" in t.tags for t in targets),
+    )
 
 
-def run_clusters(clusters: dict[str, list[Target]], params: WaveParameters, policy, on: dt.date) -> tuple[list[ClusterRun], bool]:
+def run_clusters(
+    clusters: dict[str, list[Target]], params: WaveParameters, policy, on: dt.date
+) -> tuple[list[ClusterRun], bool]:
     budget = error_budget(params.max_errors, len(clusters))
     pending = list(clusters.items())
     running: dict = {}
@@ -80,8 +111,16 @@ def run_clusters(clusters: dict[str, list[Target]], params: WaveParameters, poli
                     runs[name] = _halted(name, targets, decision.sentence)
                     runs[name].outcome = Outcome.DEFERRED
                     continue
-            fut = patch_cluster.submit(name, targets, policy, on, params.dry_run, requested=params.version,
-                                       switch_back=params.switch_back, write_probe=params.write_probe)
+            fut = patch_cluster.submit(
+                name,
+                targets,
+                policy,
+                on,
+                params.dry_run,
+                requested=params.version,
+                switch_back=params.switch_back,
+                write_probe=params.write_probe,
+            )
             running[fut] = name
         for fut in list(running):
             fut.wait(0.05)
@@ -99,14 +138,18 @@ def run_clusters(clusters: dict[str, list[Target]], params: WaveParameters, poli
                     halted = True
         if halted and pending:
             for name, targets in pending:
-                runs[name] = _halted(name, targets, f"not started: the wave halted after {failed} failed cluster(s) (max_errors {params.max_errors})")
+                runs[name] = _halted(
+                    name,
+                    targets,
+                    f"not started: the wave halted after {failed} failed cluster(s) (max_errors {params.max_errors})",
+                )
             pending = []
         if running:
             time.sleep(0.05)
     return [runs[name] for name in clusters], halted
 
 
-@flow(name="patch-wave", task_runner=ThreadPoolTaskRunner(max_workers=50), log_prints=True)
+@flow(name="patch-wave", task_runner=ThreadPoolTaskRunner(max_workers=50), log_prints=True)  # type: ignore[arg-type]
 def patch_wave(params: WaveParameters) -> WaveResult:
     log = get_run_logger()
     inventory = load_inventory(params.inventory_path).select(params.targets)
@@ -115,8 +158,18 @@ def patch_wave(params: WaveParameters) -> WaveResult:
     clusters = inventory.clusters()
     runs, halted = run_clusters(clusters, params, policy, on)
     summary = summary_markdown(runs, params.wave, params.dry_run)
-    sections = {"clusters": clusters_frame(runs), "nodes": nodes_frame(runs), "steps": steps_frame(runs), "checks": checks_frame(runs)}
-    files = publish_sections(sections, key=f"patch-{'plan' if params.dry_run else 'run'}", title=f"dbpatch {'plan' if params.dry_run else 'run'}: wave {params.wave}",
-                             summary_md=summary, reports_dir=Path(params.reports_dir) if params.reports_dir else None)
+    sections = {
+        "clusters": clusters_frame(runs),
+        "nodes": nodes_frame(runs),
+        "steps": steps_frame(runs),
+        "checks": checks_frame(runs),
+    }
+    files = publish_sections(
+        sections,
+        key=f"patch-{'plan' if params.dry_run else 'run'}",
+        title=f"dbpatch {'plan' if params.dry_run else 'run'}: wave {params.wave}",
+        summary_md=summary,
+        reports_dir=Path(params.reports_dir) if params.reports_dir else None,
+    )
     log.info("wave %s: %s", params.wave, ", ".join(f"{r.cluster}={r.outcome.value}" for r in runs))
     return WaveResult(params.wave, runs, halted, files["html"], files)

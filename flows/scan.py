@@ -59,7 +59,7 @@ def facts_table(facts: list[NodeFacts]) -> list[dict]:
     ]
 
 
-@flow(name="inventory-scan", task_runner=ThreadPoolTaskRunner(max_workers=16), log_prints=True)
+@flow(name="inventory-scan", task_runner=ThreadPoolTaskRunner(max_workers=16), log_prints=True)  # type: ignore[arg-type]
 def inventory_scan(
     inventory_path: str,
     targets: list[str] | None = None,

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import pandas as pd
 
 from tasks.facts import NodeFacts
 
 COLUMNS = [
-    "target", "engine", "environment", "cluster", "role", "version", "major", "approved", "status",
-    "releases_behind", "latency_days", "eol", "detail", "simulated", "scanned_at",
+    "target",
+    "engine",
+    "environment",
+    "cluster",
+    "role",
+    "version",
+    "major",
+    "approved",
+    "status",
+    "releases_behind",
+    "latency_days",
+    "eol",
+    "detail",
+    "simulated",
+    "scanned_at",
 ]
 
 
-def drift_frame(facts: list[NodeFacts], assessments: dict[str, object]) -> pd.DataFrame:
+def drift_frame(facts: list[NodeFacts], assessments: Mapping[str, object]) -> pd.DataFrame:
     """``assessments`` maps target name → catalog Assessment (absent for unreachable targets)."""
     rows = []
     for f in facts:
@@ -57,7 +71,10 @@ def summary_markdown(df: pd.DataFrame, on: dt.date) -> str:
         *(f"| {status} | {n} |" for status, n in sorted(counts.items())),
     ]
     if df["simulated"].any():
-        lines += ["", "Targets marked *(simulated)* run on dbpatch's wire-protocol simulator, not a real server."]
+        lines += [
+            "",
+            "Targets marked *(simulated)* run on dbpatch's wire-protocol simulator, not a real server.",
+        ]
     attention = df[df["status"] != "compliant"]
     if len(attention):
         lines += ["", "Needs attention:", *(f"- {r.target}: {r.detail}" for r in attention.itertuples())]

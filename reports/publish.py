@@ -63,8 +63,14 @@ def _in_prefect_run() -> bool:
         return False
 
 
-def publish_sections(sections: dict[str, pd.DataFrame], *, key: str, title: str, summary_md: str,
-                     reports_dir: Path | None = None) -> dict[str, Path]:
+def publish_sections(
+    sections: dict[str, pd.DataFrame],
+    *,
+    key: str,
+    title: str,
+    summary_md: str,
+    reports_dir: Path | None = None,
+) -> dict[str, Path]:
     """Several tables on one self-contained HTML page plus one CSV per table, and a table artifact per table."""
     out_dir = reports_dir or paths.reports()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,17 +84,22 @@ def publish_sections(sections: dict[str, pd.DataFrame], *, key: str, title: str,
         status = "outcome" if "outcome" in df.columns else "status" if "status" in df.columns else None
         body.append(f"<h2>{html.escape(name)}</h2>" + _table(df, status))
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
-            f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>"
-            f"<pre>{html.escape(summary_md)}</pre>{''.join(body)}</body></html>\n")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>"
+        f"<pre>{html.escape(summary_md)}</pre>{''.join(body)}</body></html>\n"
+    )
     written["html"] = out_dir / f"{key}-{stamp}.html"
     written["html"].write_text(page, encoding="utf-8")
     (out_dir / f"{key}-latest.html").write_text(page, encoding="utf-8")
     if _in_prefect_run():
         for name, df in sections.items():
             create_table_artifact(key=f"{key}-{name}", table=records(df), description=f"{title}: {name}")
-        create_markdown_artifact(key=f"{key}-summary", markdown=f"# {title}\n\n{summary_md}\n\nReport: `{written['html']}`",
-                                 description=title)
+        create_markdown_artifact(
+            key=f"{key}-summary",
+            markdown=f"# {title}\n\n{summary_md}\n\nReport: `{written['html']}`",
+            description=title,
+        )
     return written
 
 
@@ -104,8 +115,15 @@ def _table(df: pd.DataFrame, status_column: str | None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def publish(df: pd.DataFrame, *, key: str, title: str, summary_md: str, reports_dir: Path | None = None,
-            status_column: str | None = "status") -> Published:
+def publish(
+    df: pd.DataFrame,
+    *,
+    key: str,
+    title: str,
+    summary_md: str,
+    reports_dir: Path | None = None,
+    status_column: str | None = "status",
+) -> Published:
     """Write ``<key>-<UTC timestamp>.csv/.html`` (and ``<key>-latest.*``) and create the two artifacts."""
     out_dir = reports_dir or paths.reports()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +137,8 @@ def publish(df: pd.DataFrame, *, key: str, title: str, summary_md: str, reports_
     if _in_prefect_run():
         create_table_artifact(key=key, table=records(df), description=title)
         create_markdown_artifact(
-            key=f"{key}-summary", markdown=f"# {title}\n\n{summary_md}\n\nFiles: `{csv_path}`, `{html_path}`", description=title
+            key=f"{key}-summary",
+            markdown=f"# {title}\n\n{summary_md}\n\nFiles: `{csv_path}`, `{html_path}`",
+            description=title,
         )
     return Published(csv_path, html_path)

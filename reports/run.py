@@ -7,9 +7,24 @@ import pandas as pd
 
 from tasks.patching import ClusterRun
 
-CLUSTER_COLUMNS = ["cluster", "engine", "strategy", "target_version", "outcome", "before", "after", "started", "ended",
-                   "seconds", "probe_max_write_gap_s", "probe_failed_writes", "probe_lost_writes", "probe_writes_acked",
-                   "simulated", "detail"]
+CLUSTER_COLUMNS = [
+    "cluster",
+    "engine",
+    "strategy",
+    "target_version",
+    "outcome",
+    "before",
+    "after",
+    "started",
+    "ended",
+    "seconds",
+    "probe_max_write_gap_s",
+    "probe_failed_writes",
+    "probe_lost_writes",
+    "probe_writes_acked",
+    "simulated",
+    "detail",
+]
 
 
 def _versions(mapping: dict[str, str | None]) -> str:
@@ -20,41 +35,71 @@ def clusters_frame(runs: list[ClusterRun]) -> pd.DataFrame:
     rows = []
     for r in runs:
         probe = r.probe or {}
-        rows.append({
-            "cluster": r.cluster, "engine": r.engine, "strategy": r.strategy.value, "target_version": r.target_version,
-            "outcome": r.outcome.value, "before": _versions(r.before), "after": _versions(r.after),
-            "started": r.started.isoformat(timespec="seconds") if r.started else None,
-            "ended": r.ended.isoformat(timespec="seconds") if r.ended else None,
-            "seconds": round((r.ended - r.started).total_seconds(), 1) if r.started and r.ended else None,
-            "probe_max_write_gap_s": probe.get("probe_max_write_gap_s"), "probe_failed_writes": probe.get("probe_failed_writes"),
-            "probe_lost_writes": probe.get("probe_lost_writes"), "probe_writes_acked": probe.get("probe_writes_acked"),
-            "simulated": r.simulated, "detail": r.sentence,
-        })
+        rows.append(
+            {
+                "cluster": r.cluster,
+                "engine": r.engine,
+                "strategy": r.strategy.value,
+                "target_version": r.target_version,
+                "outcome": r.outcome.value,
+                "before": _versions(r.before),
+                "after": _versions(r.after),
+                "started": r.started.isoformat(timespec="seconds") if r.started else None,
+                "ended": r.ended.isoformat(timespec="seconds") if r.ended else None,
+                "seconds": round((r.ended - r.started).total_seconds(), 1) if r.started and r.ended else None,
+                "probe_max_write_gap_s": probe.get("probe_max_write_gap_s"),
+                "probe_failed_writes": probe.get("probe_failed_writes"),
+                "probe_lost_writes": probe.get("probe_lost_writes"),
+                "probe_writes_acked": probe.get("probe_writes_acked"),
+                "simulated": r.simulated,
+                "detail": r.sentence,
+            }
+        )
     return pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
 
 
 def steps_frame(runs: list[ClusterRun]) -> pd.DataFrame:
     rows = [{"cluster": r.cluster, **s.record()} for r in runs for s in r.steps]
-    return pd.DataFrame(rows, columns=["cluster", "node", "step", "description", "status", "started", "ended", "seconds", "detail"])
+    return pd.DataFrame(
+        rows,
+        columns=["cluster", "node", "step", "description", "status", "started", "ended", "seconds", "detail"],
+    )
 
 
 def checks_frame(runs: list[ClusterRun]) -> pd.DataFrame:
     rows = [{"cluster": r.cluster, **c.record()} for r in runs for c in r.checks]
-    return pd.DataFrame(rows, columns=["cluster", "phase", "node", "check", "ok", "measured", "threshold", "detail"])
+    return pd.DataFrame(
+        rows, columns=["cluster", "phase", "node", "check", "ok", "measured", "threshold", "detail"]
+    )
 
 
 def nodes_frame(runs: list[ClusterRun]) -> pd.DataFrame:
-    rows = [{"cluster": r.cluster, "node": node, "before": before, "after": r.after.get(node), "outcome": r.outcome.value}
-            for r in runs for node, before in r.before.items()]
+    rows = [
+        {
+            "cluster": r.cluster,
+            "node": node,
+            "before": before,
+            "after": r.after.get(node),
+            "outcome": r.outcome.value,
+        }
+        for r in runs
+        for node, before in r.before.items()
+    ]
     return pd.DataFrame(rows, columns=["cluster", "node", "before", "after", "outcome"])
 
 
 def summary_markdown(runs: list[ClusterRun], wave: str, dry_run: bool) -> str:
-    lines = [f"Wave **{wave}**{' (dry run: nothing changed)' if dry_run else ''}: {len(runs)} cluster(s).", "",
-             "| cluster | outcome | before → after | max write gap | lost writes | detail |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Wave **{wave}**{' (dry run: nothing changed)' if dry_run else ''}: {len(runs)} cluster(s).",
+        "",
+        "| cluster | outcome | before → after | max write gap | lost writes | detail |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in runs:
         probe = r.probe or {}
         name = r.cluster + (" (simulated)" if r.simulated else "")
-        lines.append(f"| {name} | {r.outcome.value} | {_versions(r.before)} → {_versions(r.after)} | "
-                     f"{probe.get('probe_max_write_gap_s', '')} | {probe.get('probe_lost_writes', '')} | {r.sentence} |")
+        lines.append(
+            f"| {name} | {r.outcome.value} | {_versions(r.before)} → {_versions(r.after)} | "
+            f"{probe.get('probe_max_write_gap_s', '')} | {probe.get('probe_lost_writes', '')} | {r.sentence} |"
+        )
     return "\n".join(lines)

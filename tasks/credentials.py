@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dbpatch.errors import ConfigError
 from dbpatch.models import Engine, Target
@@ -16,9 +16,11 @@ def postgres_credentials(target: Target) -> Credentials:
     from blocks.postgres import PostgresCredentials
 
     try:
-        block = PostgresCredentials.load(target.credentials)
+        block = cast(PostgresCredentials, PostgresCredentials.load(target.credentials))
     except ValueError:
-        raise ConfigError(f"inventory: {target.name}.credentials: no PostgreSQL credentials block named {target.credentials!r}") from None
+        raise ConfigError(
+            f"inventory: {target.name}.credentials: no PostgreSQL credentials block named {target.credentials!r}"
+        ) from None
     password = block.password.get_secret_value() if block.password else None
     return Credentials(block.user, password, block.sslmode, block.dbname, block.connect_timeout)
 
@@ -30,9 +32,13 @@ def mongodb_credentials(target: Target) -> Login:
     try:
         block = MongoCredentials.load(target.credentials, _sync=True)  # type: ignore[call-arg]
     except ValueError:
-        raise ConfigError(f"inventory: {target.name}.credentials: no MongoDB credentials block named {target.credentials!r}") from None
+        raise ConfigError(
+            f"inventory: {target.name}.credentials: no MongoDB credentials block named {target.credentials!r}"
+        ) from None
     if not isinstance(block, MongoCredentials):
-        raise ConfigError(f"inventory: {target.name}.credentials: block {target.credentials!r} is not MongoDB credentials")
+        raise ConfigError(
+            f"inventory: {target.name}.credentials: block {target.credentials!r} is not MongoDB credentials"
+        )
     return Login(**block.login())
 
 
@@ -41,4 +47,6 @@ def credentials_for(target: Target):
         return postgres_credentials(target)
     if target.engine is Engine.MONGODB:
         return mongodb_credentials(target)
-    raise ConfigError(f"inventory: {target.name}.engine: no credentials resolver for {target.engine.value} yet")
+    raise ConfigError(
+        f"inventory: {target.name}.engine: no credentials resolver for {target.engine.value} yet"
+    )

@@ -15,12 +15,17 @@ from dbpatch.models import Inventory, Policy, Thresholds
 from tasks.facts import NodeFacts, Role
 from tasks.patching import CheckResult, ClusterRun
 
-NEEDS_PATCH = {"behind", "rejected"}  # an older approved version is the fix; EOL needs an upgrade, not a patch
+NEEDS_PATCH = {
+    "behind",
+    "rejected",
+}  # an older approved version is the fix; EOL needs an upgrade, not a patch
 
 
 def clusters_to_patch(inventory: Inventory, drift_rows: list[dict]) -> set[str]:
     by_target = {t.name: t.cluster_name for t in inventory.targets}
-    return {by_target[r["target"]] for r in drift_rows if r["status"] in NEEDS_PATCH and r["target"] in by_target}
+    return {
+        by_target[r["target"]] for r in drift_rows if r["status"] in NEEDS_PATCH and r["target"] in by_target
+    }
 
 
 def _env_rank(policy: Policy, env: str) -> int:
@@ -48,25 +53,61 @@ def waves_in_order(inventory: Inventory, policy: Policy, remaining: list[str]) -
     return [(env, sorted(by_env[env])) for env in sorted(by_env, key=lambda e: (_env_rank(policy, e), e))]
 
 
-def health_checks(facts: list[NodeFacts], versions: dict[str, str | None], th: Thresholds) -> list[CheckResult]:
+def health_checks(
+    facts: list[NodeFacts], versions: dict[str, str | None], th: Thresholds
+) -> list[CheckResult]:
     """Is the canary still healthy: reachable, on its new version, one primary, replicas streaming and caught up."""
     out: list[CheckResult] = []
     for f in facts:
         want = versions.get(f.cluster)
         if not f.reachable:
-            out.append(CheckResult("reachable", f.target, False, f.error, "reachable", f"{f.target}: {f.error}", "health"))
+            out.append(
+                CheckResult(
+                    "reachable", f.target, False, f.error, "reachable", f"{f.target}: {f.error}", "health"
+                )
+            )
             continue
-        out.append(CheckResult("version", f.target, f.version == want, f.version, want,
-                               f"{f.target} runs {f.version}" + ("" if f.version == want else f", expected {want}"), "health"))
+        out.append(
+            CheckResult(
+                "version",
+                f.target,
+                f.version == want,
+                f.version,
+                want,
+                f"{f.target} runs {f.version}" + ("" if f.version == want else f", expected {want}"),
+                "health",
+            )
+        )
         if f.role in (Role.STANDBY, Role.SECONDARY):
-            lag_ok = (f.streaming is not False) and (f.lag_bytes is None or f.lag_bytes <= th.max_lag_bytes) \
+            lag_ok = (
+                (f.streaming is not False)
+                and (f.lag_bytes is None or f.lag_bytes <= th.max_lag_bytes)
                 and (f.lag_seconds or 0) <= th.max_lag_seconds
-            out.append(CheckResult("replication", f.target, lag_ok, f"{f.lag_bytes} B / {f.lag_seconds} s", "streaming, lag within limits",
-                                   f"{f.target} " + ("streams and is caught up" if lag_ok else "is not streaming or lags"), "health"))
+            )
+            out.append(
+                CheckResult(
+                    "replication",
+                    f.target,
+                    lag_ok,
+                    f"{f.lag_bytes} B / {f.lag_seconds} s",
+                    "streaming, lag within limits",
+                    f"{f.target} " + ("streams and is caught up" if lag_ok else "is not streaming or lags"),
+                    "health",
+                )
+            )
     for cluster in sorted({f.cluster for f in facts}):
         primaries = [f.target for f in facts if f.cluster == cluster and f.role is Role.PRIMARY]
-        out.append(CheckResult("one_primary", cluster, len(primaries) == 1, len(primaries), 1,
-                               f"{cluster}: {len(primaries)} primary node(s)", "health"))
+        out.append(
+            CheckResult(
+                "one_primary",
+                cluster,
+                len(primaries) == 1,
+                len(primaries),
+                1,
+                f"{cluster}: {len(primaries)} primary node(s)",
+                "health",
+            )
+        )
     return out
 
 
@@ -82,7 +123,9 @@ class CycleState:
     canary_finished: dt.datetime | None = None
     bake_until: dt.datetime | None = None
     waves_run: str | None = None
-    deferred: list[str] = field(default_factory=list)  # clusters whose window did not allow them; resumed later
+    deferred: list[str] = field(
+        default_factory=list
+    )  # clusters whose window did not allow them; resumed later
     resume_at: dt.datetime | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     health: list[dict[str, Any]] = field(default_factory=list)
@@ -124,16 +167,31 @@ class CycleState:
         for r in runs:
             if r.target_version:
                 self.versions[r.cluster] = r.target_version
-            self.rows.append({
-                "wave": wave, "cluster": r.cluster + (" (simulated)" if r.simulated else ""), "outcome": r.outcome.value,
-                "before": ", ".join(f"{n}={v}" for n, v in r.before.items()),
-                "after": ", ".join(f"{n}={v}" for n, v in r.after.items()), "detail": r.sentence,
-                "report": str(report) if report else "",
-            })
+            self.rows.append(
+                {
+                    "wave": wave,
+                    "cluster": r.cluster + (" (simulated)" if r.simulated else ""),
+                    "outcome": r.outcome.value,
+                    "before": ", ".join(f"{n}={v}" for n, v in r.before.items()),
+                    "after": ", ".join(f"{n}={v}" for n, v in r.after.items()),
+                    "detail": r.sentence,
+                    "report": str(report) if report else "",
+                }
+            )
 
     def skip_wave(self, wave: str, clusters: list[str], why: str) -> None:
-        self.rows += [{"wave": wave, "cluster": c, "outcome": "skipped", "before": "", "after": "", "detail": why, "report": ""}
-                      for c in clusters]
+        self.rows += [
+            {
+                "wave": wave,
+                "cluster": c,
+                "outcome": "skipped",
+                "before": "",
+                "after": "",
+                "detail": why,
+                "report": "",
+            }
+            for c in clusters
+        ]
 
     def wave_rows(self, wave: str) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["wave"] == wave]

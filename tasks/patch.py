@@ -23,8 +23,16 @@ def approved_for(policy: Policy, engine: Engine, on: dt.date):
     return resolve
 
 
-def build_postgres(cluster: str, targets: list[Target], policy: Policy, on: dt.date, *, requested: str | None,
-                   switch_back: bool, write_probe: bool):
+def build_postgres(
+    cluster: str,
+    targets: list[Target],
+    policy: Policy,
+    on: dt.date,
+    *,
+    requested: str | None,
+    switch_back: bool,
+    write_probe: bool,
+):
     from tasks.credentials import postgres_credentials
     from tasks.host.factory import transport_for
     from tasks.postgres.node import PgNode
@@ -35,8 +43,15 @@ def build_postgres(cluster: str, targets: list[Target], policy: Policy, on: dt.d
     creds = postgres_credentials(targets[0])
     nodes = [PgNode(t, postgres_credentials(t), transport_for(t), package_source(t)) for t in targets]
     probe = WriteProbe(targets, creds) if write_probe else None
-    return PostgresClusterPatcher(cluster, nodes, policy, approved_for(policy, Engine.POSTGRESQL, on),
-                                  requested=requested, switch_back=switch_back, probe=probe)
+    return PostgresClusterPatcher(
+        cluster,
+        nodes,
+        policy,
+        approved_for(policy, Engine.POSTGRESQL, on),
+        requested=requested,
+        switch_back=switch_back,
+        probe=probe,
+    )
 
 
 def build_patcher(cluster: str, targets: list[Target], policy: Policy, on: dt.date, **options):
@@ -51,15 +66,36 @@ def build_patcher(cluster: str, targets: list[Target], policy: Policy, on: dt.da
 
 
 @task(name="patch-cluster", task_run_name="patch-{cluster}", retries=0)
-def patch_cluster(cluster: str, targets: list[Target], policy: Policy, on: dt.date, dry_run: bool,
-                  requested: str | None = None, switch_back: bool = False, write_probe: bool = False) -> ClusterRun:
+def patch_cluster(
+    cluster: str,
+    targets: list[Target],
+    policy: Policy,
+    on: dt.date,
+    dry_run: bool,
+    requested: str | None = None,
+    switch_back: bool = False,
+    write_probe: bool = False,
+) -> ClusterRun:
     log = get_run_logger()
     try:
-        patcher = build_patcher(cluster, targets, policy, on, requested=requested, switch_back=switch_back,
-                                write_probe=write_probe and not dry_run)
+        patcher = build_patcher(
+            cluster,
+            targets,
+            policy,
+            on,
+            requested=requested,
+            switch_back=switch_back,
+            write_probe=write_probe and not dry_run,
+        )
     except PatchError as exc:
-        run = ClusterRun(cluster, targets[0].engine.value, Strategy.ROLLING if len(targets) > 1 else Strategy.IN_PLACE, None,
-                         Outcome.FAILED, str(exc))
+        run = ClusterRun(
+            cluster,
+            targets[0].engine.value,
+            Strategy.ROLLING if len(targets) > 1 else Strategy.IN_PLACE,
+            None,
+            Outcome.FAILED,
+            str(exc),
+        )
         log.error("%s: %s", cluster, run.sentence)
         return run
     run = patcher.execute(dry_run=dry_run)

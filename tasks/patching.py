@@ -50,9 +50,13 @@ class CheckResult:
 
     def record(self) -> dict[str, Any]:
         return {
-            "phase": self.phase, "node": self.node, "check": self.name, "ok": self.ok,
+            "phase": self.phase,
+            "node": self.node,
+            "check": self.name,
+            "ok": self.ok,
             "measured": "" if self.measured is None else str(self.measured),
-            "threshold": "" if self.threshold is None else str(self.threshold), "detail": self.sentence,
+            "threshold": "" if self.threshold is None else str(self.threshold),
+            "detail": self.sentence,
         }
 
 
@@ -82,9 +86,13 @@ class StepRecord:
 
     def record(self) -> dict[str, Any]:
         return {
-            "node": self.step.node, "step": self.step.action, "description": self.step.description,
-            "status": self.status.value, "started": self.started.isoformat(timespec="milliseconds"),
-            "ended": self.ended.isoformat(timespec="milliseconds"), "seconds": round(self.seconds, 3),
+            "node": self.step.node,
+            "step": self.step.action,
+            "description": self.step.description,
+            "status": self.status.value,
+            "started": self.started.isoformat(timespec="milliseconds"),
+            "ended": self.ended.isoformat(timespec="milliseconds"),
+            "seconds": round(self.seconds, 3),
             "detail": self.detail,
         }
 
@@ -115,8 +123,10 @@ class ClusterRun:
 
     def describe_plan(self) -> list[str]:
         """The dry-run text: one line per step, with the exact commands it would run."""
-        lines = [f"{self.cluster} ({self.engine}{', simulated' if self.simulated else ''}, {self.strategy.value}"
-                 f" → {self.target_version}): {self.sentence}"]
+        lines = [
+            f"{self.cluster} ({self.engine}{', simulated' if self.simulated else ''}, {self.strategy.value}"
+            f" → {self.target_version}): {self.sentence}"
+        ]
         for i, step in enumerate(self.plan, 1):
             lines.append(f"  {i:>2}. [{step.node}] {step.action}: {step.description}")
             lines += [f"        $ {' '.join(c.argv)}" for c in step.commands]

@@ -78,7 +78,10 @@ def _run(argv: list[str], cwd: Path) -> None:
 
 def _fetch_apt(spec: BuildSpec, tmp: Path, dest: Path) -> str:
     madison = subprocess.run(
-        ["apt-cache", "madison", spec.package], capture_output=True, text=True, check=False  # noqa: S607
+        ["apt-cache", "madison", spec.package],
+        capture_output=True,
+        text=True,
+        check=False,  # noqa: S607
     ).stdout
     full = parse_apt_madison(madison, spec.package).get(spec.version)
     if not full:
@@ -99,7 +102,9 @@ def _fetch_wheel(spec: BuildSpec, tmp: Path, dest: Path) -> str:
     top = spec.bindir.split("/")[0]
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
-            if not info.filename.startswith((f"{top}/pginstall/", f"{top}.libs/")):  # .libs: auditwheel's libs
+            if not info.filename.startswith(
+                (f"{top}/pginstall/", f"{top}.libs/")
+            ):  # .libs: auditwheel's libs
                 continue
             target = dest / info.filename
             if info.is_dir():
@@ -134,15 +139,21 @@ def ensure_build(version: str) -> Path:
         fetch = _fetch_apt if spec.kind == "apt" else _fetch_wheel
         origin = fetch(spec, Path(tmp), partial)
         (partial / "bin").symlink_to(spec.bindir)
-        probe = subprocess.run([str(partial / "bin" / "postgres"), "--version"], capture_output=True, text=True)  # noqa: S603
+        probe = subprocess.run(
+            [str(partial / "bin" / "postgres"), "--version"], capture_output=True, text=True
+        )  # noqa: S603
         for tool in ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind"):  # each must load its libraries
             check = subprocess.run([str(partial / "bin" / tool), "--version"], capture_output=True, text=True)  # noqa: S603
             if check.returncode != 0:
                 raise PatchError(f"lab: build {version}: {tool} does not run: {check.stderr.strip()}")
         if probe.returncode != 0 or f" {version}" not in probe.stdout:
-            raise PatchError(f"lab: build {version} does not run: {probe.stderr.strip() or probe.stdout.strip()}")
+            raise PatchError(
+                f"lab: build {version} does not run: {probe.stderr.strip() or probe.stdout.strip()}"
+            )
         (partial / "build.json").write_text(
-            json.dumps({"version": version, "origin": origin, "postgres --version": probe.stdout.strip()}, indent=2)
+            json.dumps(
+                {"version": version, "origin": origin, "postgres --version": probe.stdout.strip()}, indent=2
+            )
         )
         partial.rename(dest)
     for p in [dest, *dest.rglob("*")]:

@@ -68,13 +68,24 @@ LAB_POLICY = {
         }
     ],
     "blackouts": [{"name": "year-end freeze", "start": "2026-12-20", "end": "2027-01-05", "action": "skip"}],
-    "waves": {"order": ["dev", "test", "prod"], "max_concurrency": 2, "max_errors": "1", "approval_required": []},
+    "waves": {
+        "order": ["dev", "test", "prod"],
+        "max_concurrency": 2,
+        "max_errors": "1",
+        "approval_required": [],
+    },
 }
 
 
 class Lab:
-    def __init__(self, root: Path | None = None, base_port: int | None = None,
-                 topology: tuple[NodeSpec, ...] = TOPOLOGY, policy: dict | None = None, mongo: bool | None = None):
+    def __init__(
+        self,
+        root: Path | None = None,
+        base_port: int | None = None,
+        topology: tuple[NodeSpec, ...] = TOPOLOGY,
+        policy: dict | None = None,
+        mongo: bool | None = None,
+    ):
         """``mongo``: include the simulated replica set; default: only with the default topology (labs with their
         own topology are PostgreSQL test labs)."""
         self.topology = topology
@@ -82,9 +93,15 @@ class Lab:
         self.root = (root or paths.lab()).resolve()
         self.state_file = self.root / "lab.json"
         saved = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
-        self.base_port = base_port or saved.get("base_port") or int(os.environ.get("DBPATCH_LAB_PORT", DEFAULT_BASE_PORT))
+        self.base_port = (
+            base_port or saved.get("base_port") or int(os.environ.get("DBPATCH_LAB_PORT", DEFAULT_BASE_PORT))
+        )
         self.secrets_dir = self.root / "secrets"
-        self.mongo = LabReplicaSet(self.root, self.base_port) if (topology is TOPOLOGY if mongo is None else mongo) else None
+        self.mongo = (
+            LabReplicaSet(self.root, self.base_port)
+            if (topology is TOPOLOGY if mongo is None else mongo)
+            else None
+        )
 
     # --- layout ------------------------------------------------------------------------------------------
 
@@ -104,7 +121,13 @@ class Lab:
         spec = next((s for s in self.topology if s.name == name), None)
         if spec is None:
             raise PatchError(f"lab: no node named {name!r}")
-        return LabNode(spec.name, self.root / "nodes" / spec.name, self.base_port + spec.offset, spec.version, spec.upstream)
+        return LabNode(
+            spec.name,
+            self.root / "nodes" / spec.name,
+            self.base_port + spec.offset,
+            spec.version,
+            spec.upstream,
+        )
 
     def nodes(self) -> list[LabNode]:
         return [self.node(s.name) for s in self.topology]
@@ -133,7 +156,9 @@ class Lab:
         if self.mongo:
             self.mongo.up()
         self._write_configs()
-        self.state_file.write_text(json.dumps({"base_port": self.base_port, "user": lab_user() or os.getlogin()}, indent=2))
+        self.state_file.write_text(
+            json.dumps({"base_port": self.base_port, "user": lab_user() or os.getlogin()}, indent=2)
+        )
         print(f"lab: up in {time.monotonic() - started:.1f}s — inventory {self.inventory_path}", flush=True)
         return self.status()
 
@@ -151,7 +176,10 @@ class Lab:
 
     def _bring_up(self, node: LabNode) -> None:
         if node.running():
-            print(f"lab: {node.name} already running on port {node.port} ({node.installed_version()})", flush=True)
+            print(
+                f"lab: {node.name} already running on port {node.port} ({node.installed_version()})",
+                flush=True,
+            )
             return
         t0 = time.monotonic()
         if not node.exists():
@@ -168,7 +196,10 @@ class Lab:
         else:
             what = "started"
         node.start()
-        print(f"lab: {node.name} {what} on 127.0.0.1:{node.port} ({node.installed_version()}) in {time.monotonic() - t0:.1f}s", flush=True)
+        print(
+            f"lab: {node.name} {what} on 127.0.0.1:{node.port} ({node.installed_version()}) in {time.monotonic() - t0:.1f}s",
+            flush=True,
+        )
 
     def down(self, destroy: bool = False) -> None:
         if self.mongo:
@@ -182,7 +213,13 @@ class Lab:
 
     def status(self) -> list[dict]:
         return [
-            {"node": n.name, "port": n.port, "installed": n.installed_version(), "running": n.running(), "data": str(n.data)}
+            {
+                "node": n.name,
+                "port": n.port,
+                "installed": n.installed_version(),
+                "running": n.running(),
+                "data": str(n.data),
+            }
             for n in self.nodes()
         ] + (self.mongo.status() if self.mongo else [])
 

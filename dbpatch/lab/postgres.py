@@ -32,7 +32,16 @@ def lab_user() -> str | None:
         pwd.getpwnam(LAB_USER)
     except KeyError:
         subprocess.run(  # noqa: S603
-            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", LAB_USER],  # noqa: S607
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                LAB_USER,
+            ],  # noqa: S607
             check=True,
             capture_output=True,
         )
@@ -87,7 +96,9 @@ class LabNode:
         return self.exists() and self.build.exists() and self._status()
 
     def _status(self) -> bool:
-        res = self._run([str(self.build / "bin" / "pg_ctl"), "-D", str(self.data), "status"], check=False, timeout=20)
+        res = self._run(
+            [str(self.build / "bin" / "pg_ctl"), "-D", str(self.data), "status"], check=False, timeout=20
+        )
         return res.returncode == 0
 
     def exists(self) -> bool:
@@ -145,8 +156,17 @@ class LabNode:
         self._run(
             [
                 str(self.build / "bin" / "initdb"),
-                "-D", str(self.data), "-U", SUPERUSER, "--pwfile", str(pwfile),
-                "--auth-local=trust", "--auth-host=scram-sha-256", "--locale=C", "--encoding=UTF8", "-N",
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--locale=C",
+                "--encoding=UTF8",
+                "-N",
             ],
             timeout=300,
         )
@@ -155,8 +175,19 @@ class LabNode:
         self._run(
             [
                 str(self.build / "bin" / "pg_basebackup"),
-                "-h", "127.0.0.1", "-p", str(primary.port), "-U", SUPERUSER, "-D", str(self.data),
-                "-X", "stream", "-c", "fast", "-w",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                SUPERUSER,
+                "-D",
+                str(self.data),
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-w",
             ],
             env={"PGPASSFILE": str(passfile)},
             timeout=600,
@@ -166,7 +197,11 @@ class LabNode:
     def follow(self, primary: LabNode, passfile: Path) -> None:
         """Make this node a standby of ``primary`` (standby.signal + primary_conninfo); takes effect on start."""
         auto = self.data / "postgresql.auto.conf"
-        kept = [ln for ln in auto.read_text().splitlines() if not ln.startswith("primary_conninfo")] if auto.exists() else []
+        kept = (
+            [ln for ln in auto.read_text().splitlines() if not ln.startswith("primary_conninfo")]
+            if auto.exists()
+            else []
+        )
         conninfo = (
             f"host=127.0.0.1 port={primary.port} user={SUPERUSER} passfile={passfile} "
             f"application_name={self.name}"
@@ -176,13 +211,36 @@ class LabNode:
 
     def start(self) -> None:
         self._run(
-            [str(self.build / "bin" / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "120", "start"],
+            [
+                str(self.build / "bin" / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "120",
+                "start",
+            ],
             timeout=180,
         )
 
     def stop(self, mode: str = "fast") -> None:
         if self._status():
-            self._run([str(self.build / "bin" / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "120", "stop"], timeout=180)
+            self._run(
+                [
+                    str(self.build / "bin" / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-m",
+                    mode,
+                    "-w",
+                    "-t",
+                    "120",
+                    "stop",
+                ],
+                timeout=180,
+            )
 
     def destroy(self) -> None:
         if self.build.exists():

@@ -53,6 +53,10 @@ class PackageSource(ABC):
     def start(self, major: str) -> list[HostCommand]:
         """Start the node with whatever version is installed."""
 
+    def bindir(self, major: str) -> str:
+        """Where the engine's server tools live on the host (PostgreSQL: pg_controldata, pg_ctl)."""
+        raise NotImplementedError(f"{self.name} does not say where {major} server tools live")
+
 
 # --- parsers for package-manager output, shared by engines ----------------------------------------------
 

@@ -56,7 +56,9 @@ class Transport(ABC):
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError("argv must be a non-empty list of strings")
         started = time.monotonic()
-        rc, out, err = self._run(list(argv), timeout=timeout, as_user=as_user, env=dict(env or {}), stdin=stdin)
+        rc, out, err = self._run(
+            list(argv), timeout=timeout, as_user=as_user, env=dict(env or {}), stdin=stdin
+        )
         result = CommandResult(self.host, tuple(argv), rc, out, err, time.monotonic() - started)
         self.history.append(result)
         if check and rc != 0:

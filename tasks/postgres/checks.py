@@ -30,8 +30,15 @@ def _cluster(nodes: list[NodeFacts]) -> str:
 
 def reachable(nodes: list[NodeFacts], phase: str = "pre") -> list[CheckResult]:
     return [
-        CheckResult("reachable", n.target, n.reachable, "yes" if n.reachable else n.error, "reachable",
-                    f"{n.target} is reachable" if n.reachable else f"{n.target}: {n.error}", phase)
+        CheckResult(
+            "reachable",
+            n.target,
+            n.reachable,
+            "yes" if n.reachable else n.error,
+            "reachable",
+            f"{n.target} is reachable" if n.reachable else f"{n.target}: {n.error}",
+            phase,
+        )
         for n in nodes
     ]
 
@@ -39,7 +46,11 @@ def reachable(nodes: list[NodeFacts], phase: str = "pre") -> list[CheckResult]:
 def one_primary(nodes: list[NodeFacts], phase: str = "pre") -> list[CheckResult]:
     primaries = [n.target for n in nodes if n.role is Role.PRIMARY]
     ok = len(primaries) == 1
-    sentence = f"exactly one primary ({primaries[0]})" if ok else f"{len(primaries)} primaries: {', '.join(primaries) or 'none'}"
+    sentence = (
+        f"exactly one primary ({primaries[0]})"
+        if ok
+        else f"{len(primaries)} primaries: {', '.join(primaries) or 'none'}"
+    )
     return [CheckResult("one_primary", _cluster(nodes), ok, len(primaries), 1, sentence, phase)]
 
 
@@ -47,8 +58,19 @@ def standbys_streaming(nodes: list[NodeFacts], phase: str = "pre") -> list[Check
     out = []
     for n in (n for n in nodes if n.role is Role.STANDBY):
         ok = bool(n.streaming)
-        out.append(CheckResult("standby_streaming", n.target, ok, "streaming" if ok else "not streaming", "streaming",
-                               f"{n.target} streams from {n.upstream}" if ok else f"{n.target} is not streaming from a primary", phase))
+        out.append(
+            CheckResult(
+                "standby_streaming",
+                n.target,
+                ok,
+                "streaming" if ok else "not streaming",
+                "streaming",
+                f"{n.target} streams from {n.upstream}"
+                if ok
+                else f"{n.target} is not streaming from a primary",
+                phase,
+            )
+        )
     return out
 
 
@@ -59,9 +81,13 @@ def replication_lag(nodes: list[NodeFacts], th: Thresholds, phase: str = "pre") 
         ok = lag_b is not None and lag_b <= th.max_lag_bytes and lag_s <= th.max_lag_seconds
         measured = f"{lag_b if lag_b is not None else '?'} B / {lag_s:.1f} s"
         threshold = f"{th.max_lag_bytes} B / {th.max_lag_seconds:g} s"
-        sentence = (f"{n.target} lag {measured} within {threshold}" if ok
-                    else f"{n.target} replication lag {measured} exceeds {threshold}" if lag_b is not None
-                    else f"{n.target} lag unknown: the primary does not list it")
+        sentence = (
+            f"{n.target} lag {measured} within {threshold}"
+            if ok
+            else f"{n.target} replication lag {measured} exceeds {threshold}"
+            if lag_b is not None
+            else f"{n.target} lag unknown: the primary does not list it"
+        )
         out.append(CheckResult("replication_lag", n.target, ok, measured, threshold, sentence, phase))
     return out
 
@@ -71,23 +97,54 @@ def transactions(nodes: list[NodeFacts], th: Thresholds) -> list[CheckResult]:
     for n in (n for n in nodes if n.reachable):
         age = n.longest_transaction_seconds or 0.0
         ok = age <= th.max_transaction_age_seconds
-        out.append(CheckResult("long_transactions", n.target, ok, f"{age:.1f} s", f"{th.max_transaction_age_seconds:g} s",
-                               f"{n.target}: oldest transaction {age:.1f} s" + ("" if ok else f" exceeds {th.max_transaction_age_seconds:g} s")))
+        out.append(
+            CheckResult(
+                "long_transactions",
+                n.target,
+                ok,
+                f"{age:.1f} s",
+                f"{th.max_transaction_age_seconds:g} s",
+                f"{n.target}: oldest transaction {age:.1f} s"
+                + ("" if ok else f" exceeds {th.max_transaction_age_seconds:g} s"),
+            )
+        )
         prepared = n.prepared_transactions or 0
-        out.append(CheckResult("prepared_transactions", n.target, prepared == 0, prepared, 0,
-                               f"{n.target}: {prepared} prepared transaction(s)" + ("" if prepared == 0 else " would block a clean restart")))
+        out.append(
+            CheckResult(
+                "prepared_transactions",
+                n.target,
+                prepared == 0,
+                prepared,
+                0,
+                f"{n.target}: {prepared} prepared transaction(s)"
+                + ("" if prepared == 0 else " would block a clean restart"),
+            )
+        )
     return out
 
 
-def version_approved(cluster: str, target_version: str | None, approved: str | None, current: list[str]) -> list[CheckResult]:
+def version_approved(
+    cluster: str, target_version: str | None, approved: str | None, current: list[str]
+) -> list[CheckResult]:
     ok = target_version is not None and target_version == approved
-    sentence = (f"target {target_version} is the approved version" if ok
-                else f"target {target_version} is not approved (approved: {approved or 'none'})")
+    sentence = (
+        f"target {target_version} is the approved version"
+        if ok
+        else f"target {target_version} is not approved (approved: {approved or 'none'})"
+    )
     out = [CheckResult("version_approved", cluster, ok, target_version, approved, sentence)]
     majors = {major_of(v) for v in current}
     if target_version and majors - {major_of(target_version)}:
-        out.append(CheckResult("same_major", cluster, False, ", ".join(sorted(majors)), major_of(target_version),
-                               f"{', '.join(sorted(majors))} → {target_version} is a major upgrade: use blue/green, not a minor patch"))
+        out.append(
+            CheckResult(
+                "same_major",
+                cluster,
+                False,
+                ", ".join(sorted(majors)),
+                major_of(target_version),
+                f"{', '.join(sorted(majors))} → {target_version} is a major upgrade: use blue/green, not a minor patch",
+            )
+        )
     return out
 
 
@@ -96,8 +153,19 @@ def version_available(nodes: list[NodeFacts], host: HostFacts, target_version: s
     for n in nodes:
         offered = host.available.get(n.target, [])
         ok = target_version in offered
-        out.append(CheckResult("version_available", n.target, ok, target_version, "offered by package source",
-                               f"{n.target}: {target_version} " + ("is installable" if ok else f"is not offered (offered: {', '.join(offered) or 'nothing'})")))
+        out.append(
+            CheckResult(
+                "version_available",
+                n.target,
+                ok,
+                target_version,
+                "offered by package source",
+                f"{n.target}: {target_version} "
+                + (
+                    "is installable" if ok else f"is not offered (offered: {', '.join(offered) or 'nothing'})"
+                ),
+            )
+        )
     return out
 
 
@@ -107,8 +175,17 @@ def rollback_available(nodes: list[NodeFacts], host: HostFacts) -> list[CheckRes
     for n in nodes:
         offered = host.available.get(n.target, [])
         ok = n.version in offered
-        out.append(CheckResult("rollback_available", n.target, ok, n.version, "offered by package source",
-                               f"{n.target}: rollback to {n.version} " + ("is possible" if ok else "is impossible: the package source no longer offers it")))
+        out.append(
+            CheckResult(
+                "rollback_available",
+                n.target,
+                ok,
+                n.version,
+                "offered by package source",
+                f"{n.target}: rollback to {n.version} "
+                + ("is possible" if ok else "is impossible: the package source no longer offers it"),
+            )
+        )
     return out
 
 
@@ -117,8 +194,17 @@ def disk_space(nodes: list[NodeFacts], host: HostFacts, th: Thresholds) -> list[
     for n in nodes:
         free = host.free_bytes.get(n.target)
         ok = free is not None and free >= th.min_free_disk_bytes
-        out.append(CheckResult("disk_space", n.target, ok, f"{(free or 0) // MiB} MiB", f"{th.min_free_disk_bytes // MiB} MiB",
-                               f"{n.target}: {(free or 0) // MiB} MiB free" + ("" if ok else f", below {th.min_free_disk_bytes // MiB} MiB")))
+        out.append(
+            CheckResult(
+                "disk_space",
+                n.target,
+                ok,
+                f"{(free or 0) // MiB} MiB",
+                f"{th.min_free_disk_bytes // MiB} MiB",
+                f"{n.target}: {(free or 0) // MiB} MiB free"
+                + ("" if ok else f", below {th.min_free_disk_bytes // MiB} MiB"),
+            )
+        )
     return out
 
 
@@ -131,7 +217,14 @@ def backup(cluster: str, host: HostFacts) -> list[CheckResult]:
 
 def versions_are(nodes: list[NodeFacts], version: str) -> list[CheckResult]:
     return [
-        CheckResult("version", n.target, n.version == version, n.version, version,
-                    f"{n.target} runs {n.version}" + ("" if n.version == version else f", expected {version}"), "post")
+        CheckResult(
+            "version",
+            n.target,
+            n.version == version,
+            n.version,
+            version,
+            f"{n.target} runs {n.version}" + ("" if n.version == version else f", expected {version}"),
+            "post",
+        )
         for n in nodes
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -28,8 +28,19 @@ _REASONS = (
 TRANSIENT = {"starting up", "too many connections", "timed out"}
 Error = psycopg.Error
 Connection = psycopg.Connection
-__all__ = ["Connection", "Credentials", "Error", "connect", "connect_raw", "conninfo_to_dict", "make_conninfo",
-           "query", "query_one", "reason_of", "sql"]
+__all__ = [
+    "Connection",
+    "Credentials",
+    "Error",
+    "connect",
+    "connect_raw",
+    "conninfo_to_dict",
+    "make_conninfo",
+    "query",
+    "query_one",
+    "reason_of",
+    "sql",
+]
 
 
 def connect_raw(**conninfo: Any) -> psycopg.Connection:
@@ -48,16 +59,36 @@ def reason_of(exc: BaseException) -> str:
 class Credentials:
     """Plain credentials (from a ``PostgresCredentials`` block) — kept out of repr."""
 
-    def __init__(self, user: str, password: str | None, sslmode: str = "prefer", dbname: str = "postgres", connect_timeout: int = 5):
-        self.user, self._password, self.sslmode, self.dbname, self.connect_timeout = user, password, sslmode, dbname, connect_timeout
+    def __init__(
+        self,
+        user: str,
+        password: str | None,
+        sslmode: str = "prefer",
+        dbname: str = "postgres",
+        connect_timeout: int = 5,
+    ):
+        self.user, self._password, self.sslmode, self.dbname, self.connect_timeout = (
+            user,
+            password,
+            sslmode,
+            dbname,
+            connect_timeout,
+        )
 
     def __repr__(self) -> str:
         return f"Credentials(user={self.user!r}, password=***)"
 
     def conninfo(self, host: str, port: int, **extra: Any) -> dict[str, Any]:
         return {
-            "host": host, "port": port, "user": self.user, "password": self._password, "dbname": self.dbname,
-            "sslmode": self.sslmode, "connect_timeout": self.connect_timeout, "application_name": "dbpatch", **extra,
+            "host": host,
+            "port": port,
+            "user": self.user,
+            "password": self._password,
+            "dbname": self.dbname,
+            "sslmode": self.sslmode,
+            "connect_timeout": self.connect_timeout,
+            "application_name": "dbpatch",
+            **extra,
         }
 
 
@@ -65,7 +96,9 @@ class Credentials:
 def connect(target: Target, creds: Credentials, **extra: Any) -> Iterator[psycopg.Connection]:
     """Autocommit connection to one target; connection problems raise ``TargetUnreachable``."""
     try:
-        conn = psycopg.connect(**creds.conninfo(target.host, target.port, **extra), autocommit=True, row_factory=dict_row)
+        conn = psycopg.connect(
+            **creds.conninfo(target.host, target.port, **extra), autocommit=True, row_factory=dict_row
+        )
     except psycopg.Error as exc:
         raise TargetUnreachable(target.name, reason_of(exc)) from None
     try:
@@ -81,7 +114,7 @@ def connect(target: Target, creds: Credentials, **extra: Any) -> Iterator[psycop
 def query(conn: psycopg.Connection, sql: str, params: tuple | None = None) -> list[dict[str, Any]]:
     with conn.cursor() as cur:
         cur.execute(sql, params)  # type: ignore[arg-type]
-        return list(cur.fetchall()) if cur.description else []
+        return cast(list[dict[str, Any]], cur.fetchall()) if cur.description else []
 
 
 def query_one(conn: psycopg.Connection, sql: str, params: tuple | None = None) -> dict[str, Any]:

@@ -58,7 +58,10 @@ def read_facts(target: Target, creds: Credentials) -> NodeFacts:
     """Connect once and read every fact the scan and the checks need."""
     with connect(target, creds) as conn:
         server = query_one(conn, SERVER)
-        extensions = {r["extname"]: r["extversion"] for r in query(conn, "select extname, extversion from pg_extension order by 1")}
+        extensions = {
+            r["extname"]: r["extversion"]
+            for r in query(conn, "select extname, extversion from pg_extension order by 1")
+        }
         facts = NodeFacts(
             target=target.name,
             engine=target.engine,
@@ -72,8 +75,11 @@ def read_facts(target: Target, creds: Credentials) -> NodeFacts:
             extensions=extensions,
             longest_transaction_seconds=round(server["longest_xact"], 3),
             prepared_transactions=server["prepared"],
-            extra={"system_identifier": server["system_identifier"], "data_directory": server["data_directory"],
-                   "cluster_name": server["cluster_name"]},
+            extra={
+                "system_identifier": server["system_identifier"],
+                "data_directory": server["data_directory"],
+                "cluster_name": server["cluster_name"],
+            },
         )
         if server["in_recovery"]:
             rec = query_one(conn, RECEIVER)
@@ -82,13 +88,20 @@ def read_facts(target: Target, creds: Credentials) -> NodeFacts:
             facts.upstream = f"{rec['sender_host']}:{rec['sender_port']}" if rec.get("sender_host") else None
             facts.lag_seconds = round(rec["replay_lag_seconds"] or 0.0, 3)
             facts.extra.update(
-                receive_lsn=rec["receive_lsn"], replay_lsn=rec["replay_lsn"],
-                replay_gap_bytes=rec["replay_gap_bytes"], replay_paused=rec["replay_paused"],
+                receive_lsn=rec["receive_lsn"],
+                replay_lsn=rec["replay_lsn"],
+                replay_gap_bytes=rec["replay_gap_bytes"],
+                replay_paused=rec["replay_paused"],
             )
         else:
             facts.role = Role.PRIMARY
             facts.peers = [
-                Peer(r["application_name"] or r["client_addr"], r["state"], r["lag_bytes"], round(r["lag_seconds"], 3))
+                Peer(
+                    r["application_name"] or r["client_addr"],
+                    r["state"],
+                    r["lag_bytes"],
+                    round(r["lag_seconds"], 3),
+                )
                 for r in query(conn, STANDBYS)
             ]
         return facts
@@ -99,7 +112,10 @@ def attach_primary_view(cluster: list[NodeFacts]) -> None:
     primaries = [f for f in cluster if f.role is Role.PRIMARY]
     for standby in (f for f in cluster if f.role is Role.STANDBY):
         for primary in primaries:
-            peer = next((p for p in primary.peers if p.name in (standby.target, standby.extra.get("cluster_name"))), None)
+            peer = next(
+                (p for p in primary.peers if p.name in (standby.target, standby.extra.get("cluster_name"))),
+                None,
+            )
             if peer:
                 standby.lag_bytes = peer.lag_bytes
                 standby.lag_seconds = max(standby.lag_seconds or 0.0, peer.lag_seconds or 0.0)

@@ -51,7 +51,9 @@ class PgNode:
                 time.sleep(0.2)
                 continue
             if expect_version and facts.version != expect_version:
-                raise PatchFailed(f"{self.name}: runs {facts.version} after install, expected {expect_version}")
+                raise PatchFailed(
+                    f"{self.name}: runs {facts.version} after install, expected {expect_version}"
+                )
             return facts
         raise PatchFailed(f"{self.name}: not accepting connections after {timeout:g}s ({last})")
 
@@ -66,7 +68,10 @@ class PgNode:
                         conn,
                         "select state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint as lag "
                         "from pg_stat_replication where application_name in (%s, %s)",
-                        (self.name, (self.facts.extra.get("cluster_name") if self.facts else None) or self.name),
+                        (
+                            self.name,
+                            (self.facts.extra.get("cluster_name") if self.facts else None) or self.name,
+                        ),
                     )
             except TargetUnreachable as exc:
                 row, seen = {}, f"primary unreachable: {exc.reason}"
@@ -113,7 +118,9 @@ class PgNode:
 
     def last_checkpoint_of_stopped(self, bindir_tool: tuple[str, ...]) -> str:
         """Latest checkpoint location from ``pg_controldata`` of a cleanly stopped node."""
-        out = self.transport.run(bindir_tool, as_user=getattr(self.source, "data_owner", None), timeout=30).stdout
+        out = self.transport.run(
+            bindir_tool, as_user=getattr(self.source, "data_owner", None), timeout=30
+        ).stdout
         fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
         state = fields.get("Database cluster state", "").strip()
         if state != "shut down":

@@ -36,18 +36,38 @@ class AptPostgres(PackageSource):
         return list(self._full)
 
     def stop(self, major: str) -> list[HostCommand]:
-        return [HostCommand(("pg_ctlcluster", major, self.cluster, "stop", "-m", "fast"), f"stop cluster {major}/{self.cluster} (fast shutdown)")]
+        return [
+            HostCommand(
+                ("pg_ctlcluster", major, self.cluster, "stop", "-m", "fast"),
+                f"stop cluster {major}/{self.cluster} (fast shutdown)",
+            )
+        ]
 
     def install(self, major: str, version: str) -> list[HostCommand]:
         full = self._full.get(version)
         if not full:
             raise PatchError(f"{self.target.name}: apt does not offer postgresql-{major} {version}")
-        argv = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--allow-downgrades",
-                "-o", "Dpkg::Options::=--force-confold", f"postgresql-{major}={full}", f"postgresql-client-{major}={full}")
+        argv = (
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--allow-downgrades",
+            "-o",
+            "Dpkg::Options::=--force-confold",
+            f"postgresql-{major}={full}",
+            f"postgresql-client-{major}={full}",
+        )
         return [HostCommand(argv, f"install postgresql-{major} {full} with apt", timeout=900)]
 
     def start(self, major: str) -> list[HostCommand]:
-        return [HostCommand(("pg_ctlcluster", major, self.cluster, "start"), f"start cluster {major}/{self.cluster}")]
+        return [
+            HostCommand(
+                ("pg_ctlcluster", major, self.cluster, "start"), f"start cluster {major}/{self.cluster}"
+            )
+        ]
 
 
 class DnfPostgres(PackageSource):
@@ -80,7 +100,13 @@ class DnfPostgres(PackageSource):
         if not full:
             raise PatchError(f"{self.target.name}: dnf does not offer postgresql{major}-server {version}")
         pkgs = [f"postgresql{major}{suffix}-{full}" for suffix in ("", "-server", "-libs")]
-        return [HostCommand(("dnf", "-y", "-q", "install", "--allowerasing", *pkgs), f"install PostgreSQL {full} with dnf", timeout=900)]
+        return [
+            HostCommand(
+                ("dnf", "-y", "-q", "install", "--allowerasing", *pkgs),
+                f"install PostgreSQL {full} with dnf",
+                timeout=900,
+            )
+        ]
 
     def start(self, major: str) -> list[HostCommand]:
         return [HostCommand(("systemctl", "start", self.unit(major)), f"start {self.unit(major)}")]
@@ -102,9 +128,16 @@ class LabPostgres(PackageSource):
         self.data_owner = self.user
 
     def available_versions(self, transport: Transport, major: str) -> list[str]:
-        out = transport.run(["find", "-L", str(self.repo), "-mindepth", "2", "-maxdepth", "2", "-name", "build.json"], check=False).stdout
-        versions = [Path(line).parent.name.removeprefix("postgresql-") for line in out.splitlines() if line.strip()]
-        return sorted((v for v in versions if v.split(".")[0] == major), key=lambda v: tuple(map(int, v.split("."))))
+        out = transport.run(
+            ["find", "-L", str(self.repo), "-mindepth", "2", "-maxdepth", "2", "-name", "build.json"],
+            check=False,
+        ).stdout
+        versions = [
+            Path(line).parent.name.removeprefix("postgresql-") for line in out.splitlines() if line.strip()
+        ]
+        return sorted(
+            (v for v in versions if v.split(".")[0] == major), key=lambda v: tuple(map(int, v.split(".")))
+        )
 
     def installed_version(self, transport: Transport) -> str | None:
         res = transport.run(["readlink", str(self.node / "build")], check=False)
@@ -117,15 +150,27 @@ class LabPostgres(PackageSource):
         return (str(self.node / "build" / "bin" / "pg_ctl"), "-D", str(self.data), *args)
 
     def stop(self, major: str) -> list[HostCommand]:
-        return [HostCommand(self._pg_ctl("-m", "fast", "-w", "-t", "300", "stop"), "stop (fast shutdown)", self.user)]
+        return [
+            HostCommand(
+                self._pg_ctl("-m", "fast", "-w", "-t", "300", "stop"), "stop (fast shutdown)", self.user
+            )
+        ]
 
     def install(self, major: str, version: str) -> list[HostCommand]:
         build = self.repo / f"postgresql-{version}"
-        return [HostCommand(("ln", "-sfn", str(build), str(self.node / "build")), f"install PostgreSQL {version} (lab build)", self.user)]
+        return [
+            HostCommand(
+                ("ln", "-sfn", str(build), str(self.node / "build")),
+                f"install PostgreSQL {version} (lab build)",
+                self.user,
+            )
+        ]
 
     def start(self, major: str) -> list[HostCommand]:
         log = str(self.node / "postgresql.log")
-        return [HostCommand(self._pg_ctl("-l", log, "-w", "-t", "300", "start"), "start", self.user, timeout=360)]
+        return [
+            HostCommand(self._pg_ctl("-l", log, "-w", "-t", "300", "start"), "start", self.user, timeout=360)
+        ]
 
 
 def _lab_user() -> str | None:
@@ -134,11 +179,17 @@ def _lab_user() -> str | None:
     return LAB_USER if os.geteuid() == 0 else None
 
 
-SOURCES: dict[Source, type[PackageSource]] = {Source.APT: AptPostgres, Source.DNF: DnfPostgres, Source.LAB: LabPostgres}
+SOURCES: dict[Source, type[PackageSource]] = {
+    Source.APT: AptPostgres,
+    Source.DNF: DnfPostgres,
+    Source.LAB: LabPostgres,
+}
 
 
 def package_source(target: Target) -> PackageSource:
     try:
         return SOURCES[target.package_source](target)
     except KeyError:
-        raise ConfigError(f"inventory: {target.name}.package_source: {target.package_source.value} cannot install PostgreSQL") from None
+        raise ConfigError(
+            f"inventory: {target.name}.package_source: {target.package_source.value} cannot install PostgreSQL"
+        ) from None

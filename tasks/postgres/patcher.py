@@ -37,8 +37,17 @@ class Stage:
 
 
 class PostgresClusterPatcher:
-    def __init__(self, cluster: str, nodes: list[PgNode], policy: Policy, approved_for: Callable[[str], str | None],
-                 *, requested: str | None = None, switch_back: bool = False, probe=None):
+    def __init__(
+        self,
+        cluster: str,
+        nodes: list[PgNode],
+        policy: Policy,
+        approved_for: Callable[[str], str | None],
+        *,
+        requested: str | None = None,
+        switch_back: bool = False,
+        probe=None,
+    ):
         self.cluster = cluster
         self.nodes = {n.name: n for n in nodes}
         self.policy = policy
@@ -70,8 +79,12 @@ class PostgresClusterPatcher:
             if not f.reachable or not f.version:
                 continue
             try:
-                host.available[node.name] = node.source.available_versions(node.transport, major_of(f.version))
-                host.free_bytes[node.name] = free_bytes(node, f.extra.get("data_directory") or node.target.data_directory or "/")
+                host.available[node.name] = node.source.available_versions(
+                    node.transport, major_of(f.version)
+                )
+                host.free_bytes[node.name] = free_bytes(
+                    node, f.extra.get("data_directory") or node.target.data_directory or "/"
+                )
             except PatchError as exc:
                 host.available.setdefault(node.name, [])
                 node.log.append(str(exc))
@@ -80,7 +93,12 @@ class PostgresClusterPatcher:
             first = next(iter(self.nodes.values()))
             argv = [a.replace("{cluster}", self.cluster).replace("{target}", first.name) for a in hook]
             res = first.transport.run(argv, check=False, timeout=120)
-            host.backup = (res.ok, (res.stdout or res.stderr).strip().splitlines()[-1:][0] if (res.stdout or res.stderr).strip() else f"exit {res.returncode}")
+            host.backup = (
+                res.ok,
+                (res.stdout or res.stderr).strip().splitlines()[-1:][0]
+                if (res.stdout or res.stderr).strip()
+                else f"exit {res.returncode}",
+            )
         return facts, host
 
     def prechecks(self, facts: list[NodeFacts], host: checks.HostFacts) -> list[CheckResult]:
@@ -91,7 +109,9 @@ class PostgresClusterPatcher:
         results += checks.standbys_streaming(facts)
         results += checks.replication_lag(facts, self.th)
         results += checks.transactions(facts, self.th)
-        results += checks.version_approved(self.cluster, self.target_version, self.approved, [f.version or "" for f in facts])
+        results += checks.version_approved(
+            self.cluster, self.target_version, self.approved, [f.version or "" for f in facts]
+        )
         if self.target_version:
             results += checks.version_available(facts, host, self.target_version)
             results += checks.rollback_available(facts, host)
@@ -101,38 +121,85 @@ class PostgresClusterPatcher:
 
     # --- planning --------------------------------------------------------------------------------------
 
-    def _node_patch_steps(self, node: PgNode, version: str, *, as_standby_of: PgNode | None, stopped: bool = False) -> list[Step]:
+    def _node_patch_steps(
+        self, node: PgNode, version: str, *, as_standby_of: PgNode | None, stopped: bool = False
+    ) -> list[Step]:
         major = major_of(version)
         src = node.source
         steps = [] if stopped else [Step(node.name, "stop", "clean fast shutdown", tuple(src.stop(major)))]
-        steps.append(Step(node.name, "install", f"install {version}", tuple(src.install(major, version)), version))
+        steps.append(
+            Step(node.name, "install", f"install {version}", tuple(src.install(major, version)), version)
+        )
         if as_standby_of is not None and node.facts and node.facts.role is Role.PRIMARY:
             datadir = node.facts.extra.get("data_directory") or node.target.data_directory
-            steps.append(Step(node.name, "mark-standby", f"rejoin as a standby of {as_standby_of.name} (standby.signal)",
-                              (HostCommand(("touch", f"{datadir}/standby.signal"), "create standby.signal", getattr(src, "data_owner", None)),)))
+            steps.append(
+                Step(
+                    node.name,
+                    "mark-standby",
+                    f"rejoin as a standby of {as_standby_of.name} (standby.signal)",
+                    (
+                        HostCommand(
+                            ("touch", f"{datadir}/standby.signal"),
+                            "create standby.signal",
+                            getattr(src, "data_owner", None),
+                        ),
+                    ),
+                )
+            )
         steps += [
             Step(node.name, "start", f"start under {version}", tuple(src.start(major))),
-            Step(node.name, "wait-ready", f"accepts connections and reports {version}", expect_version=version),
+            Step(
+                node.name, "wait-ready", f"accepts connections and reports {version}", expect_version=version
+            ),
         ]
         if as_standby_of is not None:
-            steps.append(Step(node.name, "wait-caught-up",
-                              f"streaming from the primary with lag ≤ {self.th.max_lag_bytes} B within {self.th.catchup_timeout_seconds:g} s"))
+            steps.append(
+                Step(
+                    node.name,
+                    "wait-caught-up",
+                    f"streaming from the primary with lag ≤ {self.th.max_lag_bytes} B within {self.th.catchup_timeout_seconds:g} s",
+                )
+            )
         return steps
 
     def _switchover_steps(self, old: PgNode, candidate: PgNode) -> list[Step]:
         bindir = old.source.bindir(major_of(old.facts.version)) if old.facts and old.facts.version else ""
         datadir = (old.facts.extra.get("data_directory") if old.facts else None) or old.target.data_directory
-        controldata = HostCommand((f"{bindir}/pg_controldata", str(datadir)), "read the shutdown checkpoint", getattr(old.source, "data_owner", None))
+        controldata = HostCommand(
+            (f"{bindir}/pg_controldata", str(datadir)),
+            "read the shutdown checkpoint",
+            getattr(old.source, "data_owner", None),
+        )
         others = [n for n in self.nodes.values() if n.name not in (old.name, candidate.name)]
         steps = [
-            Step(old.name, "repoint", f"set primary_conninfo to {candidate.name} (used once it is a standby)", peer=candidate.name),
+            Step(
+                old.name,
+                "repoint",
+                f"set primary_conninfo to {candidate.name} (used once it is a standby)",
+                peer=candidate.name,
+            ),
             Step(old.name, "checkpoint", "CHECKPOINT so the shutdown checkpoint is quick"),
-            Step(old.name, "stop", "clean fast shutdown: every WAL record is shipped to the standbys",
-                 tuple(old.source.stop(major_of(old.facts.version if old.facts and old.facts.version else "0")))),
-            Step(candidate.name, "verify-received", f"received {old.name}'s shutdown checkpoint", (controldata,), peer=old.name),
+            Step(
+                old.name,
+                "stop",
+                "clean fast shutdown: every WAL record is shipped to the standbys",
+                tuple(
+                    old.source.stop(major_of(old.facts.version if old.facts and old.facts.version else "0"))
+                ),
+            ),
+            Step(
+                candidate.name,
+                "verify-received",
+                f"received {old.name}'s shutdown checkpoint",
+                (controldata,),
+                peer=old.name,
+            ),
             Step(candidate.name, "promote", "pg_promote() and wait until it accepts writes"),
         ]
-        steps += [Step(o.name, "repoint", f"follow the new primary {candidate.name} (reload)", peer=candidate.name) for o in others]
+        steps += [
+            Step(o.name, "repoint", f"follow the new primary {candidate.name} (reload)", peer=candidate.name)
+            for o in others
+        ]
         return steps
 
     def plan(self, facts: list[NodeFacts]) -> list[Stage]:
@@ -146,33 +213,71 @@ class PostgresClusterPatcher:
         stages: list[Stage] = []
         if len(self.nodes) == 1:
             if todo:
-                stages.append(Stage("patch-standalone", primary.name, self._node_patch_steps(primary, version, as_standby_of=None)))
+                stages.append(
+                    Stage(
+                        "patch-standalone",
+                        primary.name,
+                        self._node_patch_steps(primary, version, as_standby_of=None),
+                    )
+                )
             return stages
         for s in standbys:
             if s in todo:
-                stages.append(Stage("patch-standby", s.name, self._node_patch_steps(s, version, as_standby_of=primary)))
+                stages.append(
+                    Stage("patch-standby", s.name, self._node_patch_steps(s, version, as_standby_of=primary))
+                )
         if primary in todo:
             candidate = self.choose_candidate(standbys)
             stages.append(Stage("switchover", candidate.name, self._switchover_steps(primary, candidate)))
-            stages.append(Stage("patch-old-primary", primary.name,
-                                self._node_patch_steps(primary, version, as_standby_of=candidate, stopped=True)))
+            stages.append(
+                Stage(
+                    "patch-old-primary",
+                    primary.name,
+                    self._node_patch_steps(primary, version, as_standby_of=candidate, stopped=True),
+                )
+            )
             if self.switch_back:
                 stages.append(Stage("switchover", primary.name, self._switchover_steps(candidate, primary)))
-                stages.append(Stage("rejoin", candidate.name, [  # the switchover back stopped it already
-                    Step(candidate.name, "mark-standby", f"rejoin as a standby of {primary.name}", (HostCommand(
-                        ("touch", f"{(candidate.facts.extra.get('data_directory') if candidate.facts else None) or candidate.target.data_directory}/standby.signal"),
-                        "create standby.signal", getattr(candidate.source, "data_owner", None)),)),
-                    Step(candidate.name, "start", "start as a standby", tuple(candidate.source.start(major_of(version)))),
-                    Step(candidate.name, "wait-ready", "accepts connections", expect_version=version),
-                    Step(candidate.name, "wait-caught-up", "streaming and caught up"),
-                ]))
+                stages.append(
+                    Stage(
+                        "rejoin",
+                        candidate.name,
+                        [  # the switchover back stopped it already
+                            Step(
+                                candidate.name,
+                                "mark-standby",
+                                f"rejoin as a standby of {primary.name}",
+                                (
+                                    HostCommand(
+                                        (
+                                            "touch",
+                                            f"{(candidate.facts.extra.get('data_directory') if candidate.facts else None) or candidate.target.data_directory}/standby.signal",
+                                        ),
+                                        "create standby.signal",
+                                        getattr(candidate.source, "data_owner", None),
+                                    ),
+                                ),
+                            ),
+                            Step(
+                                candidate.name,
+                                "start",
+                                "start as a standby",
+                                tuple(candidate.source.start(major_of(version))),
+                            ),
+                            Step(candidate.name, "wait-ready", "accepts connections", expect_version=version),
+                            Step(candidate.name, "wait-caught-up", "streaming and caught up"),
+                        ],
+                    )
+                )
         return stages
 
     def choose_candidate(self, standbys: list[PgNode]) -> PgNode:
         """The most caught-up standby (smallest byte lag as the primary sees it), patched ones first."""
+
         def key(n: PgNode) -> tuple[int, int]:
             patched = 0 if n.facts and n.facts.version == self.target_version else 1
             return (patched, n.facts.lag_bytes if n.facts and n.facts.lag_bytes is not None else 1 << 62)
+
         return sorted(standbys, key=key)[0]
 
     # --- execution -------------------------------------------------------------------------------------
@@ -192,16 +297,31 @@ class PostgresClusterPatcher:
         if action in ("stop", "install", "start", "mark-standby"):
             self._do(step, lambda: node.run(step.commands))
         elif action == "wait-ready":
-            self._do(step, lambda: f"runs {node.wait_ready(self.th.catchup_timeout_seconds, step.expect_version).version}")
+            self._do(
+                step,
+                lambda: (
+                    f"runs {node.wait_ready(self.th.catchup_timeout_seconds, step.expect_version).version}"
+                ),
+            )
         elif action == "wait-caught-up":
             assert self.primary is not None
             primary = self.primary
-            self._do(step, lambda: f"{node.wait_caught_up(primary, self.th.max_lag_bytes, self.th.catchup_timeout_seconds)} bytes behind")
+            self._do(
+                step,
+                lambda: (
+                    f"{node.wait_caught_up(primary, self.th.max_lag_bytes, self.th.catchup_timeout_seconds)} bytes behind"
+                ),
+            )
         elif action == "repoint":
             assert step.peer is not None
             new = self.nodes[step.peer]
             template = self._conninfo_template()
-            self._do(step, lambda: node.set_primary_conninfo(template, new.target) or f"primary_conninfo → {new.name}")
+
+            def repoint() -> str:
+                node.set_primary_conninfo(template, new.target)
+                return f"primary_conninfo → {new.name}"
+
+            self._do(step, repoint)
         elif action == "checkpoint":
             self._do(step, node.checkpoint)
         elif action == "verify-received":
@@ -209,10 +329,12 @@ class PostgresClusterPatcher:
             old = self.nodes[step.peer]
             self._do(step, lambda: self._verify_received(old, node, step.commands[0]))
         elif action == "promote":
+
             def promote() -> str:
                 node.promote()
                 self.primary = node
                 return f"{node.name} is the primary"
+
             self._do(step, promote)
         else:  # pragma: no cover - plan and executor are written together
             raise PatchError(f"unknown step {action}")
@@ -236,7 +358,9 @@ class PostgresClusterPatcher:
             if received and candidate.lsn_at_least(received, checkpoint):
                 return f"received {received} ≥ shutdown checkpoint {checkpoint}"
             if now().timestamp() > deadline:
-                raise PatchFailed(f"{candidate.name} received only {received}, not {old.name}'s shutdown checkpoint {checkpoint}")
+                raise PatchFailed(
+                    f"{candidate.name} received only {received}, not {old.name}'s shutdown checkpoint {checkpoint}"
+                )
             time.sleep(0.1)
 
     def _rollback_node(self, node: PgNode, previous: str, as_standby: bool) -> str:
@@ -269,6 +393,7 @@ class PostgresClusterPatcher:
             old.wait_ready(self.th.catchup_timeout_seconds)
             self.primary = old
             return f"{old.name} is primary again"
+
         self._do(step, restart)
         return self.run.steps[-1].detail
 
@@ -287,8 +412,15 @@ class PostgresClusterPatcher:
                 self._handle_failure(stage, node, old_primary, previous, done, exc)
                 return
 
-    def _handle_failure(self, stage: Stage, node: PgNode, old_primary: PgNode | None, previous: str | None,
-                        done: list[str], exc: PatchError) -> None:
+    def _handle_failure(
+        self,
+        stage: Stage,
+        node: PgNode,
+        old_primary: PgNode | None,
+        previous: str | None,
+        done: list[str],
+        exc: PatchError,
+    ) -> None:
         node_stage = stage.kind in ("patch-standby", "patch-standalone", "patch-old-primary", "rejoin")
         # the node may be down from its first step on (the old primary was stopped by the switchover already)
         if node_stage and (done or stage.kind in ("patch-old-primary", "rejoin")):
@@ -297,25 +429,40 @@ class PostgresClusterPatcher:
                 self.run.sentence = f"{exc}; cluster halted (node runs {self.target_version}, not caught up)"
                 return
             try:
-                sentence = self._rollback_step(node, previous or "", as_standby=stage.kind != "patch-standalone")
+                sentence = self._rollback_step(
+                    node, previous or "", as_standby=stage.kind != "patch-standalone"
+                )
             except RollbackFailed as rb:
                 self.run.outcome, self.run.sentence = Outcome.FAILED, f"{exc}; {rb} — needs a person"
                 return
-            self.run.outcome, self.run.sentence = Outcome.ROLLED_BACK, f"{exc}; {sentence}; wave records the failure"
+            self.run.outcome, self.run.sentence = (
+                Outcome.ROLLED_BACK,
+                f"{exc}; {sentence}; wave records the failure",
+            )
             return
-        if stage.kind == "switchover" and old_primary is not None and "stop" in done and self.primary is old_primary:
+        if (
+            stage.kind == "switchover"
+            and old_primary is not None
+            and "stop" in done
+            and self.primary is old_primary
+        ):
             if _is_primary(node):  # a promotion that answered late did happen: never start a second primary
                 self.primary = node
                 self.run.outcome = Outcome.FAILED
-                self.run.sentence = (f"{exc}; but {node.name} did become primary: {old_primary.name} stays stopped "
-                                     f"on its old version — needs a person to rejoin it")
+                self.run.sentence = (
+                    f"{exc}; but {node.name} did become primary: {old_primary.name} stays stopped "
+                    f"on its old version — needs a person to rejoin it"
+                )
                 return
             try:
                 sentence = self._abort_switchover(old_primary)
             except PatchError as again:
                 self.run.outcome, self.run.sentence = Outcome.FAILED, f"{exc}; {again} — needs a person"
                 return
-            self.run.outcome, self.run.sentence = Outcome.ROLLED_BACK, f"switchover aborted: {exc}; {sentence}"
+            self.run.outcome, self.run.sentence = (
+                Outcome.ROLLED_BACK,
+                f"switchover aborted: {exc}; {sentence}",
+            )
             return
         self.run.outcome, self.run.sentence = Outcome.FAILED, str(exc)
 
@@ -327,7 +474,10 @@ class PostgresClusterPatcher:
             except TargetUnreachable as exc:
                 facts.append(NodeFacts.unreachable(node.target, exc.reason))
         attach_primary_view(facts)
-        results = [CheckResult(r.name, r.node, r.ok, r.measured, r.threshold, r.sentence, "post") for r in checks.reachable(facts)]
+        results = [
+            CheckResult(r.name, r.node, r.ok, r.measured, r.threshold, r.sentence, "post")
+            for r in checks.reachable(facts)
+        ]
         results += checks.versions_are(facts, self.target_version or "")
         results += checks.one_primary(facts, "post")
         results += checks.standbys_streaming(facts, "post")
@@ -355,7 +505,11 @@ class PostgresClusterPatcher:
             pre = self.prechecks(facts, host)
             run.checks += pre
             failed = [c for c in pre if not c.ok]
-            if self.target_version and all(f.version == self.target_version for f in facts if f.reachable) and all(f.reachable for f in facts):
+            if (
+                self.target_version
+                and all(f.version == self.target_version for f in facts if f.reachable)
+                and all(f.reachable for f in facts)
+            ):
                 run.outcome, run.sentence = Outcome.NOOP, f"already at {self.target_version}"
                 return run
             if failed:
@@ -382,7 +536,10 @@ class PostgresClusterPatcher:
                 run.checks += post
                 bad = [c for c in post if not c.ok]
                 if bad:
-                    run.outcome, run.sentence = Outcome.FAILED, "post-checks failed: " + "; ".join(c.sentence for c in bad)
+                    run.outcome, run.sentence = (
+                        Outcome.FAILED,
+                        "post-checks failed: " + "; ".join(c.sentence for c in bad),
+                    )
                 else:
                     run.outcome = Outcome.PATCHED
                     run.sentence = f"patched to {self.target_version}; primary is {self.primary.name if self.primary else '?'}"

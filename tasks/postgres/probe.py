@@ -29,9 +29,13 @@ class ProbeResult:
     duration_s: float
 
     def record(self) -> dict[str, Any]:
-        return {"probe_writes_acked": self.acknowledged, "probe_failed_writes": self.failed_writes,
-                "probe_max_write_gap_s": round(self.max_write_gap_s, 3), "probe_lost_writes": self.lost_writes,
-                "probe_duration_s": round(self.duration_s, 1)}
+        return {
+            "probe_writes_acked": self.acknowledged,
+            "probe_failed_writes": self.failed_writes,
+            "probe_max_write_gap_s": round(self.max_write_gap_s, 3),
+            "probe_lost_writes": self.lost_writes,
+            "probe_duration_s": round(self.duration_s, 1),
+        }
 
 
 @dataclass
@@ -50,7 +54,10 @@ class WriteProbe:
 
     def _connect(self) -> Connection:
         info = self.creds.conninfo(
-            ",".join(t.host for t in self.targets), 0, target_session_attrs="read-write", connect_timeout=2,
+            ",".join(t.host for t in self.targets),
+            0,
+            target_session_attrs="read-write",
+            connect_timeout=2,
             application_name="dbpatch-probe",
         )
         info["port"] = ",".join(str(t.port) for t in self.targets)
@@ -58,7 +65,9 @@ class WriteProbe:
 
     def start(self) -> None:
         with self._connect() as conn:
-            conn.execute(f"create table if not exists {TABLE} (run text, id bigint, at timestamptz default clock_timestamp(), primary key (run, id))")
+            conn.execute(
+                f"create table if not exists {TABLE} (run text, id bigint, at timestamptz default clock_timestamp(), primary key (run, id))"
+            )
         self._started = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="dbpatch-write-probe", daemon=True)
         self._thread.start()

@@ -14,14 +14,18 @@ def smoke_write(primary, standbys, timeout: float) -> CheckResult:
     token = f"dbpatch-{uuid.uuid4()}"
     try:
         with connect(primary.target, primary.creds) as conn:
-            conn.execute("create table if not exists dbpatch_smoke (token text primary key, written_at timestamptz default now())")
+            conn.execute(
+                "create table if not exists dbpatch_smoke (token text primary key, written_at timestamptz default now())"
+            )
             conn.execute("insert into dbpatch_smoke (token) values (%s)", (token,))
         missing = []
         deadline = time.monotonic() + timeout
         for standby in standbys:
             while True:
                 with connect(standby.target, standby.creds) as conn:
-                    if query_one(conn, "select count(*) as n from dbpatch_smoke where token = %s", (token,))["n"]:
+                    if query_one(conn, "select count(*) as n from dbpatch_smoke where token = %s", (token,))[
+                        "n"
+                    ]:
                         break
                 if time.monotonic() > deadline:
                     missing.append(standby.name)
@@ -30,10 +34,32 @@ def smoke_write(primary, standbys, timeout: float) -> CheckResult:
         with connect(primary.target, primary.creds) as conn:
             conn.execute("delete from dbpatch_smoke where token = %s", (token,))
     except PatchError as exc:
-        return CheckResult("smoke_write", primary.name, False, "error", "read back everywhere", f"smoke write failed: {exc}", "post")
+        return CheckResult(
+            "smoke_write",
+            primary.name,
+            False,
+            "error",
+            "read back everywhere",
+            f"smoke write failed: {exc}",
+            "post",
+        )
     where = ", ".join(s.name for s in standbys) or "no standbys"
     if missing:
-        return CheckResult("smoke_write", primary.name, False, f"missing on {', '.join(missing)}", "read back everywhere",
-                           f"row written on {primary.name} not visible on {', '.join(missing)} within {timeout:g}s", "post")
-    return CheckResult("smoke_write", primary.name, True, "read back", "read back everywhere",
-                       f"row written on {primary.name} read back on {where}", "post")
+        return CheckResult(
+            "smoke_write",
+            primary.name,
+            False,
+            f"missing on {', '.join(missing)}",
+            "read back everywhere",
+            f"row written on {primary.name} not visible on {', '.join(missing)} within {timeout:g}s",
+            "post",
+        )
+    return CheckResult(
+        "smoke_write",
+        primary.name,
+        True,
+        "read back",
+        "read back everywhere",
+        f"row written on {primary.name} read back on {where}",
+        "post",
+    )

@@ -52,13 +52,17 @@ def window_decision(policy: Policy, cluster: str, targets: list[Target], now: dt
     first = targets[0]
     window = window_for(policy, first.environment, first.group)
     if window is None:
-        return Decision(Verdict.BEFORE_WINDOW, f"deferred: no maintenance window covers environment {first.environment}")
+        return Decision(
+            Verdict.BEFORE_WINDOW, f"deferred: no maintenance window covers environment {first.environment}"
+        )
     instances = window_instances(window, policy.blackouts, now - dt.timedelta(hours=window.duration_hours), 3)
     current = next((i for i in instances if i.contains(now)), None)
     upcoming = next_open([i for i in instances if i is not current], now)
     if current is None:
         if upcoming is None:
-            return Decision(Verdict.BEFORE_WINDOW, f"deferred: window {window.name} has no open instance soon")
+            return Decision(
+                Verdict.BEFORE_WINDOW, f"deferred: window {window.name} has no open instance soon"
+            )
         return may_start(upcoming, now, dt.timedelta(0))
     estimate = estimate_duration(len(targets), history(cluster) or None)
     return may_start(current, now, estimate, upcoming)

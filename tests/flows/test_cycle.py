@@ -36,13 +36,28 @@ def outcomes(state) -> dict[tuple[str, str], str]:
 
 def test_full_cycle_canary_bake_health_waves(make_lab, receiver):
     lab = make_lab(FLEET)
-    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=2 / 3600, max_inline_bake_seconds=30,
-                        enforce_windows=False, webhook_url=receiver.url)
+    state = patch_cycle(
+        str(lab.inventory_path),
+        str(lab.policy_path),
+        bake_hours=2 / 3600,
+        max_inline_bake_seconds=30,
+        enforce_windows=False,
+        webhook_url=receiver.url,
+    )
     assert state["result"] == "cycle complete" and not state["failed"]
     assert state["canary"] == ["cd"]  # lowest environment
-    assert outcomes(state) == {("canary", "cd"): "patched", ("test", "ct"): "patched", ("prod", "cp"): "patched"}
-    assert all(h["ok"] for h in state["health"]) and {h["check"] for h in state["health"]} >= {"version", "one_primary"}
-    baked = dt.datetime.fromisoformat(state["bake_until"]) - dt.datetime.fromisoformat(state["canary_finished"])
+    assert outcomes(state) == {
+        ("canary", "cd"): "patched",
+        ("test", "ct"): "patched",
+        ("prod", "cp"): "patched",
+    }
+    assert all(h["ok"] for h in state["health"]) and {h["check"] for h in state["health"]} >= {
+        "version",
+        "one_primary",
+    }
+    baked = dt.datetime.fromisoformat(state["bake_until"]) - dt.datetime.fromisoformat(
+        state["canary_finished"]
+    )
     assert baked == dt.timedelta(seconds=2)
     for node in ("cd", "ct", "cp-1", "cp-2"):
         assert lab.node(node).installed_version() == "15.20"
@@ -63,13 +78,24 @@ def lab_engine():
 
 def test_unhealthy_canary_stops_the_cycle(make_lab, receiver):
     lab = make_lab(FLEET)
-    started = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=1 / 3600, enforce_windows=False,
-                          webhook_url=receiver.url)
+    started = patch_cycle(
+        str(lab.inventory_path),
+        str(lab.policy_path),
+        bake_hours=1 / 3600,
+        enforce_windows=False,
+        webhook_url=receiver.url,
+    )
     assert started["result"] is None and started["canary"] == ["cd"]  # baking; waves not run yet
     lab.node("cd").stop()  # the canary dies during the bake
     time.sleep(1.2)
-    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), phase="waves", cycle_id=started["cycle_id"],
-                        enforce_windows=False, webhook_url=receiver.url)
+    state = patch_cycle(
+        str(lab.inventory_path),
+        str(lab.policy_path),
+        phase="waves",
+        cycle_id=started["cycle_id"],
+        enforce_windows=False,
+        webhook_url=receiver.url,
+    )
     assert state["failed"] and state["result"].startswith("canary unhealthy after the bake: cd: unreachable")
     assert lab.node("ct").installed_version() == "15.18" and lab.node("cp-1").installed_version() == "15.18"
     assert [b["event"] for b in receiver.bodies][-1] == "failure"
@@ -89,8 +115,13 @@ def test_failed_canary_stops_before_any_wave(make_lab, broken_build):
 def test_approval_timeout_skips_the_prod_wave(make_lab):
     lab = make_lab(FLEET)
     set_policy(lab, approval_required=["prod"])
-    state = patch_cycle(str(lab.inventory_path), str(lab.policy_path), bake_hours=0, enforce_windows=False,
-                        approval_timeout_seconds=2)
+    state = patch_cycle(
+        str(lab.inventory_path),
+        str(lab.policy_path),
+        bake_hours=0,
+        enforce_windows=False,
+        approval_timeout_seconds=2,
+    )
     assert outcomes(state)[("prod", "cp")] == "skipped"
     assert "approval timed out after 2s" in next(r["detail"] for r in state["rows"] if r["wave"] == "prod")
     assert outcomes(state)[("test", "ct")] == "patched"
@@ -102,18 +133,26 @@ def test_windows_defer_clusters_that_cannot_start(make_lab):
     inv, pol = str(lab.inventory_path), str(lab.policy_path)
     # the lab window: 3rd Saturday 22:00 Europe/Berlin, 6 h, cutoff 1 h (2026-11-21 → 2026-11-22 04:00)
     tuesday = dt.datetime(2026, 11, 24, 12, 0, tzinfo=BERLIN)
-    (run, _) = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=tuesday)).runs
+    (run, _) = patch_wave(
+        WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=tuesday)
+    ).runs
     assert run.outcome is Outcome.DEFERRED and run.sentence.startswith("waiting: window lab-monthly opens")
     past_cutoff = dt.datetime(2026, 11, 22, 3, 10, tzinfo=BERLIN)
-    (run, _) = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=past_cutoff)).runs
+    (run, _) = patch_wave(
+        WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=past_cutoff)
+    ).runs
     assert run.outcome is Outcome.DEFERRED and "past the cutoff" in run.sentence
     blackout = dt.datetime(2026, 12, 19, 22, 30, tzinfo=BERLIN)  # year-end freeze 20 Dec – 5 Jan overlaps
-    (run, _) = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=blackout)).runs
+    (run, _) = patch_wave(
+        WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=blackout)
+    ).runs
     assert run.outcome is Outcome.DEFERRED and "blackout: year-end freeze" in run.sentence
     for _ in range(3):
         record_duration("ct", 3 * 3600)  # earlier runs of ct took 3 h: it cannot fit before 04:00
     late = dt.datetime(2026, 11, 22, 1, 30, tzinfo=BERLIN)
-    cd, ct = patch_wave(WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=late)).runs
+    cd, ct = patch_wave(
+        WaveParameters(inventory_path=inv, policy_path=pol, enforce_windows=True, now=late)
+    ).runs
     assert ct.outcome is Outcome.DEFERRED and "would overrun the window end" in ct.sentence
     assert cd.outcome is Outcome.PATCHED  # 25 min estimate fits
     assert lab.node("ct").installed_version() == "15.18" and lab.node("cd").installed_version() == "15.20"
@@ -125,7 +164,12 @@ def test_the_bake_is_a_scheduled_flow_run_not_a_held_worker(prefect_harness):
     deployment_id = patch_cycle.to_deployment(name="monthly-patch-cycle").apply()
     assert deployment_id
     when = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)).replace(microsecond=0)
-    params = {"inventory_path": "/srv/inv.yaml", "policy_path": "/srv/policy.yaml", "phase": "waves", "cycle_id": "c1"}
+    params = {
+        "inventory_path": "/srv/inv.yaml",
+        "policy_path": "/srv/policy.yaml",
+        "phase": "waves",
+        "cycle_id": "c1",
+    }
     run_id = schedule_waves("patch-cycle/monthly-patch-cycle", params, when)
 
     async def read():
@@ -143,13 +187,28 @@ def test_window_reminder_is_sent_once(prefect_harness, receiver, tmp_path):
     from flows.reminders import window_reminders
 
     policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"windows": [{"name": "prod", "environments": ["prod"], "start": "22:00",
-                                                   "timezone": "Europe/Berlin", "duration_hours": 6}]}))
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "windows": [
+                    {
+                        "name": "prod",
+                        "environments": ["prod"],
+                        "start": "22:00",
+                        "timezone": "Europe/Berlin",
+                        "duration_hours": 6,
+                    }
+                ]
+            }
+        )
+    )
     early = dt.datetime(2027, 1, 14, 12, 0, tzinfo=BERLIN)  # more than 24 h before
     assert window_reminders(str(policy), receiver.url, hours_before=24, now=early) == []
     friday = dt.datetime(2027, 1, 15, 23, 0, tzinfo=BERLIN)  # window opens 2027-01-16 22:00
     assert window_reminders(str(policy), receiver.url, hours_before=24, now=friday) == ["prod-20270116"]
-    assert window_reminders(str(policy), receiver.url, hours_before=24, now=friday + dt.timedelta(hours=1)) == []
+    assert (
+        window_reminders(str(policy), receiver.url, hours_before=24, now=friday + dt.timedelta(hours=1)) == []
+    )
     (body,) = receiver.bodies
     assert body["event"] == "window_reminder" and body["payload"]["start"] == "2027-01-16T22:00:00+01:00"
 
@@ -166,8 +225,13 @@ def test_deferred_clusters_resume_in_the_next_window(make_lab):
     # 2026-12-19 is skipped by the year-end freeze: the next window is 2027-01-16 22:00 Berlin
     assert dt.datetime.fromisoformat(state["resume_at"]) == dt.datetime(2027, 1, 16, 22, 0, tzinfo=BERLIN)
     assert lab.node("ct").installed_version() == "15.18"
-    resumed = patch_cycle(str(lab.inventory_path), str(lab.policy_path), phase="waves", cycle_id=state["cycle_id"],
-                          now=dt.datetime(2027, 1, 16, 22, 5, tzinfo=BERLIN))
+    resumed = patch_cycle(
+        str(lab.inventory_path),
+        str(lab.policy_path),
+        phase="waves",
+        cycle_id=state["cycle_id"],
+        now=dt.datetime(2027, 1, 16, 22, 5, tzinfo=BERLIN),
+    )
     assert resumed["result"] == "cycle complete" and resumed["deferred"] == []
     assert outcomes(resumed)[("test", "ct")] == "patched"
     assert lab.node("ct").installed_version() == "15.20"

@@ -32,11 +32,22 @@ async def _prepare_and_read(names: list[str] | None = None):
 def test_prefect_deploy_registers_the_monthly_cycle(prefect_harness):
     asyncio.run(_prepare_and_read())
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DBPATCH_REPO": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    names = ["patch-cycle/monthly-patch-cycle", "inventory-scan/inventory-scan", "drift-report/drift-report",
-             "patch-wave/patch-wave", "refresh-catalog/refresh-catalog"]
+    names = [
+        "patch-cycle/monthly-patch-cycle",
+        "inventory-scan/inventory-scan",
+        "drift-report/drift-report",
+        "patch-wave/patch-wave",
+        "refresh-catalog/refresh-catalog",
+    ]
     deployments = dict(zip(names, asyncio.run(_prepare_and_read(names)), strict=True))
     cycle = deployments["patch-cycle/monthly-patch-cycle"]
     assert cycle.work_pool_name == "dbpatch-pool" and cycle.entrypoint == "flows/patch_cycle.py:patch_cycle"
@@ -45,6 +56,8 @@ def test_prefect_deploy_registers_the_monthly_cycle(prefect_harness):
     start = dt.datetime(2026, 11, 24, tzinfo=tz)
     rule = rrulestr(schedule.rrule, dtstart=start.replace(tzinfo=None))
     runs = [t.replace(tzinfo=tz) for t in rule.xafter(start.replace(tzinfo=None), count=4)]
-    assert [r.date() for r in runs] == [third_saturday(y, m) for y, m in ((2026, 12), (2027, 1), (2027, 2), (2027, 3))]
+    assert [r.date() for r in runs] == [
+        third_saturday(y, m) for y, m in ((2026, 12), (2027, 1), (2027, 2), (2027, 3))
+    ]
     assert all(r.hour == 22 and r.weekday() == 5 for r in runs)
     assert deployments["patch-wave/patch-wave"].schedules == []

@@ -26,7 +26,10 @@ def test_statuses_for_each_lab_target(lab):
     result = drift_report(str(lab.inventory_path), str(lab.policy_path), on=TODAY)
     rows = rows_by_target(result)
     assert {t: r["status"] for t, r in rows.items()} == {
-        "pg-orders-1": "behind", "pg-orders-2": "behind", "pg-billing": "behind", "pg-analytics": "compliant",
+        "pg-orders-1": "behind",
+        "pg-orders-2": "behind",
+        "pg-billing": "behind",
+        "pg-analytics": "compliant",
     }
     # releases behind come from the catalog (15.19 is in it; 15.20 is only approved by the policy)
     assert rows["pg-orders-1"]["releases_behind"] == 2 and rows["pg-orders-1"]["approved"] == "15.20"
@@ -60,7 +63,15 @@ def test_unreachable_target_is_reported_and_others_are_assessed(lab):
 
 
 def test_fail_on_drift_for_pipelines(lab, capsys):
-    args = ["report", "--inventory", str(lab.inventory_path), "--policy", str(lab.policy_path), "--on", "2026-11-24"]
+    args = [
+        "report",
+        "--inventory",
+        str(lab.inventory_path),
+        "--policy",
+        str(lab.policy_path),
+        "--on",
+        "2026-11-24",
+    ]
     assert main([*args, "--fail-on-drift"]) == 1
     assert main(args) == 0
     assert "pg-billing" in capsys.readouterr().out
@@ -72,9 +83,13 @@ def test_a_secret_never_reaches_logs_reports_or_artifacts(lab, dbpatch_home, cap
     secret = lab.password()
     caplog.set_level("DEBUG")
     drift_report(str(lab.inventory_path), str(lab.policy_path), on=TODAY)
-    patch_wave(WaveParameters(inventory_path=str(lab.inventory_path), policy_path=str(lab.policy_path), dry_run=True))
+    patch_wave(
+        WaveParameters(inventory_path=str(lab.inventory_path), policy_path=str(lab.policy_path), dry_run=True)
+    )
     # a wrong password: the error names the failure, never the password tried
-    PostgresCredentials(user="postgres", password=SecretStr("wrong-" + secret), sslmode="disable").save("lab-postgres", overwrite=True)
+    PostgresCredentials(user="postgres", password=SecretStr("wrong-" + secret), sslmode="disable").save(
+        "lab-postgres", overwrite=True
+    )
     try:
         facts = inventory_scan(str(lab.inventory_path), targets=["pg-billing"])
     finally:

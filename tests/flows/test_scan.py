@@ -12,13 +12,21 @@ from tasks.facts import Role
 
 
 def binary_version(node) -> str:
-    out = subprocess.run([str(node.build / "bin" / "postgres"), "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(node.build / "bin" / "postgres"), "--version"], capture_output=True, text=True, check=True
+    )
     return out.stdout.split()[2]
 
 
 def conn(lab, name: str):
-    return psycopg.connect(host="127.0.0.1", port=lab.node(name).port, user="postgres", password=lab.password(),
-                           dbname="postgres", autocommit=True)
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=lab.node(name).port,
+        user="postgres",
+        password=lab.password(),
+        dbname="postgres",
+        autocommit=True,
+    )
 
 
 def by_name(facts):

@@ -40,11 +40,20 @@ def test_good_files_load(tmp_path):
 
 
 BAD_INVENTORIES = {
-    "missing field": (GOOD_TARGET.replace("    port: 5432\n", ""), "inventory.yaml: targets[1].port: required field is missing"),
-    "unknown engine": (GOOD_TARGET.replace("postgresql", "oracle"), "inventory.yaml: targets[1].engine: must be one of: postgresql, mongodb or sqlserver"),
+    "missing field": (
+        GOOD_TARGET.replace("    port: 5432\n", ""),
+        "inventory.yaml: targets[1].port: required field is missing",
+    ),
+    "unknown engine": (
+        GOOD_TARGET.replace("postgresql", "oracle"),
+        "inventory.yaml: targets[1].engine: must be one of: postgresql, mongodb or sqlserver",
+    ),
     "bad port": (GOOD_TARGET.replace("5432", "70000"), "inventory.yaml: targets[1].port: must be 1..65535"),
     "unknown key": (GOOD_TARGET + "    colour: red\n", "inventory.yaml: targets[1].colour: unknown key"),
-    "shell in host": (GOOD_TARGET.replace("db1.example.com", "'db1; rm -rf /'"), "inventory.yaml: targets[1].host: 'db1; rm -rf /' is not a valid host name or IP address"),
+    "shell in host": (
+        GOOD_TARGET.replace("db1.example.com", "'db1; rm -rf /'"),
+        "inventory.yaml: targets[1].host: 'db1; rm -rf /' is not a valid host name or IP address",
+    ),
 }
 
 
@@ -60,7 +69,9 @@ def test_bad_inventory_is_one_line_and_exit_2(tmp_path, capsys, case):
 
 def test_bad_yaml(tmp_path, capsys):
     inv = write(tmp_path, "inventory.yaml", "targets:\n  - name: [unclosed\n")
-    assert main(["validate", "--inventory", inv, "--policy", write(tmp_path, "policy.yaml", GOOD_POLICY)]) == 2
+    assert (
+        main(["validate", "--inventory", inv, "--policy", write(tmp_path, "policy.yaml", GOOD_POLICY)]) == 2
+    )
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("inventory.yaml: line ") and "invalid YAML" in line
 
@@ -78,9 +89,23 @@ def test_policy_errors_name_the_field(tmp_path, capsys):
           - {name: w, timezone: Mars/Olympus}
         """,
     )
-    assert main(["validate", "--inventory", write(tmp_path, "inventory.yaml", "targets:\n" + GOOD_TARGET), "--policy", pol]) == 2
+    assert (
+        main(
+            [
+                "validate",
+                "--inventory",
+                write(tmp_path, "inventory.yaml", "targets:\n" + GOOD_TARGET),
+                "--policy",
+                pol,
+            ]
+        )
+        == 2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
-    assert "policy.yaml: baselines.postgresql.15.approved[0]: '15.20; rm -rf /' is not a valid version (digits and dots, e.g. 15.20)" in lines
+    assert (
+        "policy.yaml: baselines.postgresql.15.approved[0]: '15.20; rm -rf /' is not a valid version (digits and dots, e.g. 15.20)"
+        in lines
+    )
     assert "policy.yaml: baselines.postgresql.15.approve_after_days: must be 0..3650" in lines
     assert "policy.yaml: thresholds.max_lag_bytes: must be a whole number" in lines
     assert "policy.yaml: thresholds.surprise: unknown key" in lines
@@ -91,7 +116,9 @@ def test_policy_errors_name_the_field(tmp_path, capsys):
 def test_missing_file_and_no_traceback_from_the_real_command(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dbpatch.cli", "validate", "--inventory", str(tmp_path / "nope.yaml")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"{tmp_path / 'nope.yaml'}: file not found"
@@ -100,7 +127,9 @@ def test_missing_file_and_no_traceback_from_the_real_command(tmp_path):
 
 def test_ssh_access_requires_a_block(tmp_path, capsys):
     inv = write(tmp_path, "inventory.yaml", "targets:\n" + GOOD_TARGET + "    access: ssh\n")
-    assert main(["validate", "--inventory", inv, "--policy", write(tmp_path, "policy.yaml", GOOD_POLICY)]) == 2
+    assert (
+        main(["validate", "--inventory", inv, "--policy", write(tmp_path, "policy.yaml", GOOD_POLICY)]) == 2
+    )
     assert capsys.readouterr().err.strip() == (
         "inventory.yaml: targets[0]: access 'ssh' needs host_access (the name of an SSH or WinRM block)"
     )

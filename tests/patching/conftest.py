@@ -35,7 +35,9 @@ def make_lab(prefect_harness):
     def make(topology=CLUSTER + STANDALONE, **thresholds) -> Lab:
         root = Path(tempfile.mkdtemp(prefix="dbpatch-patch-", dir="/var/tmp"))
         root.chmod(0o755)
-        lab = Lab(root=root / "lab", base_port=_free_base_port(), topology=topology, policy=policy(**thresholds))
+        lab = Lab(
+            root=root / "lab", base_port=_free_base_port(), topology=topology, policy=policy(**thresholds)
+        )
         made.append(lab)
         lab.up()
         lab.save_blocks()

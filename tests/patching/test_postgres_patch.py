@@ -19,8 +19,14 @@ def params(lab, **kw) -> WaveParameters:
 
 
 def connect(lab, node: str):
-    return psycopg.connect(host="127.0.0.1", port=lab.node(node).port, user="postgres", password=lab.password(),
-                           dbname="postgres", autocommit=True)
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=lab.node(node).port,
+        user="postgres",
+        password=lab.password(),
+        dbname="postgres",
+        autocommit=True,
+    )
 
 
 def version_of(lab, node: str) -> str:
@@ -54,17 +60,28 @@ def test_full_rolling_patch_with_the_write_probe(make_lab):
     result = patch_wave(params(lab, write_probe=True))
     (run,) = result.runs
     assert run.outcome is Outcome.PATCHED, run.sentence
-    assert run.before == {"pt-1": "15.18", "pt-2": "15.18"} and run.after == {"pt-1": "15.20", "pt-2": "15.20"}
+    assert run.before == {"pt-1": "15.18", "pt-2": "15.18"} and run.after == {
+        "pt-1": "15.20",
+        "pt-2": "15.20",
+    }
     assert version_of(lab, "pt-1") == version_of(lab, "pt-2") == "15.20"
     # the switchover happened: pt-2 leads, pt-1 streams from it
     assert not in_recovery(lab, "pt-2") and in_recovery(lab, "pt-1")
     with connect(lab, "pt-2") as c:
-        assert c.execute("select application_name, state from pg_stat_replication").fetchall() == [("pt-1", "streaming")]
+        assert c.execute("select application_name, state from pg_stat_replication").fetchall() == [
+            ("pt-1", "streaming")
+        ]
     probe = run.probe
     assert probe["probe_lost_writes"] == 0 and probe["probe_writes_acked"] > 0
     assert probe["probe_max_write_gap_s"] > 0
     # evidence: every step timed, in the planned order, and the post-checks passed (incl. the smoke write)
-    assert [s.step.action for s in run.steps][:5] == ["stop", "install", "start", "wait-ready", "wait-caught-up"]
+    assert [s.step.action for s in run.steps][:5] == [
+        "stop",
+        "install",
+        "start",
+        "wait-ready",
+        "wait-caught-up",
+    ]
     assert all(s.status is StepStatus.OK and s.ended >= s.started for s in run.steps)
     post = {c.name: c.ok for c in run.checks if c.phase == "post"}
     assert post["smoke_write"] and post["one_primary"] and post["version"]
@@ -181,11 +198,21 @@ def test_max_errors_halts_the_wave(make_lab, broken_build):
 
 def test_dry_run_prints_every_step_and_changes_nothing(make_lab, capsys):
     lab = make_lab(CLUSTER)
-    rc = main(["patch", "--dry-run", "--inventory", str(lab.inventory_path), "--policy", str(lab.policy_path)])
+    rc = main(
+        ["patch", "--dry-run", "--inventory", str(lab.inventory_path), "--policy", str(lab.policy_path)]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "pt (postgresql, rolling → 15.20): would patch pt-1, pt-2 to 15.20" in out
-    for action in ("stop", "install", "wait-caught-up", "checkpoint", "verify-received", "promote", "mark-standby"):
+    for action in (
+        "stop",
+        "install",
+        "wait-caught-up",
+        "checkpoint",
+        "verify-received",
+        "promote",
+        "mark-standby",
+    ):
         assert f"] {action}:" in out
     assert "check ok   replication_lag" in out
     assert_untouched(lab)
@@ -194,7 +221,10 @@ def test_dry_run_prints_every_step_and_changes_nothing(make_lab, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--max-concurrency", "0"], "parameters: max_concurrency: input should be greater than or equal to 1"),
+        (
+            ["--max-concurrency", "0"],
+            "parameters: max_concurrency: input should be greater than or equal to 1",
+        ),
         (["--version", "15.20; rm -rf /"], "parameters: version: '15.20; rm -rf /' does not match"),
         (["--max-errors", "lots"], "parameters: max_errors: 'lots' does not match"),
     ],
@@ -219,5 +249,7 @@ def test_patch_over_ssh(make_lab, sshd):
     assert run.outcome is Outcome.PATCHED, run.sentence
     assert version_of(lab, "ps") == "15.20"
     assert sshd.log.read_text().count("Accepted publickey") > before
-    owner = subprocess.run(["stat", "-c", "%U", str(lab.node("ps").build)], capture_output=True, text=True).stdout.strip()
+    owner = subprocess.run(
+        ["stat", "-c", "%U", str(lab.node("ps").build)], capture_output=True, text=True
+    ).stdout.strip()
     assert owner == "dbpatch"  # the symlink was made by the lab user, not root

@@ -32,19 +32,39 @@ class Canned(Transport):
 
 
 def target(**kw) -> Target:
-    base = dict(name="pg-a", engine="postgresql", environment="prod", host="db1", port=5432, credentials="pg",
-                package_source="apt")
+    base = dict(
+        name="pg-a",
+        engine="postgresql",
+        environment="prod",
+        host="db1",
+        port=5432,
+        credentials="pg",
+        package_source="apt",
+    )
     return Target.model_validate({**base, **kw})
 
 
 def test_apt_plans_pinned_versions_from_madison():
     src = AptPostgres(target(service="main"))
-    assert src.available_versions(Canned({("apt-cache", "madison", "postgresql-15"): MADISON}), "15") == ["15.20", "15.18"]
+    assert src.available_versions(Canned({("apt-cache", "madison", "postgresql-15"): MADISON}), "15") == [
+        "15.20",
+        "15.18",
+    ]
     assert [c.argv for c in src.stop("15")] == [("pg_ctlcluster", "15", "main", "stop", "-m", "fast")]
     (install,) = src.install("15", "15.20")
-    assert install.argv == ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--allow-downgrades",
-                            "-o", "Dpkg::Options::=--force-confold", "postgresql-15=15.20-0+deb12u1",
-                            "postgresql-client-15=15.20-0+deb12u1")
+    assert install.argv == (
+        "env",
+        "DEBIAN_FRONTEND=noninteractive",
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--allow-downgrades",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "postgresql-15=15.20-0+deb12u1",
+        "postgresql-client-15=15.20-0+deb12u1",
+    )
     assert [c.argv for c in src.start("15")] == [("pg_ctlcluster", "15", "main", "start")]
     with pytest.raises(PatchError, match="apt does not offer postgresql-15 15.21"):
         src.install("15", "15.21")
@@ -55,8 +75,16 @@ def test_dnf_plans_pgdg_packages_and_systemd():
     canned = Canned({("dnf", "-q", "--showduplicates", "list", "postgresql15-server"): DNF})
     assert src.available_versions(canned, "15") == ["15.19", "15.20"]
     (install,) = src.install("15", "15.20")
-    assert install.argv == ("dnf", "-y", "-q", "install", "--allowerasing", "postgresql15-15.20-1PGDG.rhel9",
-                            "postgresql15-server-15.20-1PGDG.rhel9", "postgresql15-libs-15.20-1PGDG.rhel9")
+    assert install.argv == (
+        "dnf",
+        "-y",
+        "-q",
+        "install",
+        "--allowerasing",
+        "postgresql15-15.20-1PGDG.rhel9",
+        "postgresql15-server-15.20-1PGDG.rhel9",
+        "postgresql15-libs-15.20-1PGDG.rhel9",
+    )
     assert [c.argv for c in src.stop("15")] == [("systemctl", "stop", "postgresql-15")]
 
 
@@ -65,9 +93,22 @@ def test_lab_source_needs_a_data_directory_and_switches_the_build_link():
         package_source(target(package_source="lab"))
     src = LabPostgres(target(package_source="lab", data_directory="/srv/lab/nodes/pg-a/data"))
     (install,) = src.install("15", "15.20")
-    assert install.argv[:3] == ("ln", "-sfn", str(src.repo / "postgresql-15.20")) and install.argv[3] == "/srv/lab/nodes/pg-a/build"
+    assert (
+        install.argv[:3] == ("ln", "-sfn", str(src.repo / "postgresql-15.20"))
+        and install.argv[3] == "/srv/lab/nodes/pg-a/build"
+    )
     (stop,) = src.stop("15")
-    assert stop.argv == ("/srv/lab/nodes/pg-a/build/bin/pg_ctl", "-D", "/srv/lab/nodes/pg-a/data", "-m", "fast", "-w", "-t", "300", "stop")
+    assert stop.argv == (
+        "/srv/lab/nodes/pg-a/build/bin/pg_ctl",
+        "-D",
+        "/srv/lab/nodes/pg-a/data",
+        "-m",
+        "fast",
+        "-w",
+        "-t",
+        "300",
+        "stop",
+    )
 
 
 def test_sqlserver_source_cannot_install_postgresql():
