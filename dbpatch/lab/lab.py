@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,11 @@ class Lab:
                 flush=True,
             )
             return
+        if port_in_use(node.port):
+            raise PatchError(
+                f"lab: port {node.port} for {node.name} is taken by another program; "
+                "choose other ports with --base-port or DBPATCH_LAB_PORT"
+            )
         t0 = time.monotonic()
         if not node.exists():
             node.prepare_dirs()
@@ -262,3 +268,12 @@ class Lab:
         )
         if self.mongo:
             self.mongo.save_block()
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
