@@ -271,7 +271,9 @@ class Lab:
 
 
 def port_in_use(port: int) -> bool:
+    """Is something listening on the port? (SO_REUSEADDR, as postgres binds: TIME-WAIT does not count.)"""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
