@@ -7,10 +7,12 @@ exactly what a real run would do. Every record carries a one-line human sentence
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dbpatch.errors import PatchError
 from tasks.host.packages import HostCommand
 
 
@@ -135,3 +137,16 @@ class ClusterRun:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def guarded(run: ClusterRun, body: Callable[[], None]) -> ClusterRun:
+    """Run a patcher's body with start/end timestamps; a ``PatchError`` becomes a failed outcome with its
+    sentence, so one cluster's trouble never crashes the wave (Patroni's single catch in ``run_cycle``)."""
+    run.started = now()
+    try:
+        body()
+    except PatchError as exc:
+        run.outcome, run.sentence = Outcome.FAILED, str(exc)
+    finally:
+        run.ended = now()
+    return run

@@ -35,7 +35,17 @@ from tasks.mongodb.targets import (
     resolve,
     set_fcv,
 )
-from tasks.patching import CheckResult, ClusterRun, Outcome, Step, StepRecord, StepStatus, Strategy, now
+from tasks.patching import (
+    CheckResult,
+    ClusterRun,
+    Outcome,
+    Step,
+    StepRecord,
+    StepStatus,
+    Strategy,
+    guarded,
+    now,
+)
 
 
 class StageKind(StrEnum):
@@ -324,15 +334,7 @@ class MongoReplicaSetPatcher:
 
     def execute(self, dry_run: bool = False) -> ClusterRun:
         """Gather facts, check, plan, and (unless ``dry_run``) patch. Never raises for a cluster-level problem."""
-        run = self.run
-        run.started = now()
-        try:
-            self._execute_run(dry_run)
-        except PatchError as exc:
-            run.outcome, run.sentence = Outcome.FAILED, str(exc)
-        finally:
-            run.ended = now()
-        return run
+        return guarded(self.run, lambda: self._execute_run(dry_run))
 
     def _execute_run(self, dry_run: bool) -> None:
         run = self.run

@@ -20,7 +20,17 @@ from dbpatch.errors import PatchError, PatchFailed, RollbackFailed, TargetUnreac
 from dbpatch.models import Policy
 from tasks.facts import NodeFacts, Role
 from tasks.host.packages import HostCommand
-from tasks.patching import CheckResult, ClusterRun, Outcome, Step, StepRecord, StepStatus, Strategy, now
+from tasks.patching import (
+    CheckResult,
+    ClusterRun,
+    Outcome,
+    Step,
+    StepRecord,
+    StepStatus,
+    Strategy,
+    guarded,
+    now,
+)
 from tasks.postgres import checks
 from tasks.postgres.facts import attach_primary_view, major_of
 from tasks.postgres.node import PgNode, free_bytes
@@ -491,66 +501,61 @@ class PostgresClusterPatcher:
 
     def execute(self, dry_run: bool = False) -> ClusterRun:
         """Gather facts, check, plan, and (unless ``dry_run``) patch. Never raises for a cluster-level problem."""
+        return guarded(self.run, lambda: self._execute_run(dry_run))
+
+    def _execute_run(self, dry_run: bool) -> None:
         run = self.run
-        run.started = now()
+        facts, host = self.gather()
+        versions = [f.version for f in facts if f.version]
+        if versions:
+            self.approved = self.approved_for(major_of(versions[0]))
+            self.target_version = self.requested or self.approved
+            run.target_version = self.target_version
+        run.before = {f.target: f.version for f in facts}
+        run.after = dict(run.before)
+        pre = self.prechecks(facts, host)
+        run.checks += pre
+        failed = [c for c in pre if not c.ok]
+        if (
+            self.target_version
+            and all(f.version == self.target_version for f in facts if f.reachable)
+            and all(f.reachable for f in facts)
+        ):
+            run.outcome, run.sentence = Outcome.NOOP, f"already at {self.target_version}"
+            return
+        if failed:
+            run.outcome = Outcome.SKIPPED
+            run.sentence = "pre-checks failed, nothing changed: " + "; ".join(c.sentence for c in failed)
+            return
+        self.primary = next(n for n in self.nodes.values() if n.facts and n.facts.role is Role.PRIMARY)
+        self.original_primary = self.primary.name
+        stages = self.plan(facts)
+        run.plan = [s for st in stages for s in st.steps]
+        if dry_run:
+            run.outcome = Outcome.PLANNED
+            run.sentence = f"would patch {', '.join(sorted({st.node for st in stages if st.kind.startswith('patch')}))} to {self.target_version}"
+            return
+        if self.probe is not None:
+            self.probe.start()
         try:
-            facts, host = self.gather()
-            versions = [f.version for f in facts if f.version]
-            if versions:
-                self.approved = self.approved_for(major_of(versions[0]))
-                self.target_version = self.requested or self.approved
-                run.target_version = self.target_version
-            run.before = {f.target: f.version for f in facts}
-            run.after = dict(run.before)
-            pre = self.prechecks(facts, host)
-            run.checks += pre
-            failed = [c for c in pre if not c.ok]
-            if (
-                self.target_version
-                and all(f.version == self.target_version for f in facts if f.reachable)
-                and all(f.reachable for f in facts)
-            ):
-                run.outcome, run.sentence = Outcome.NOOP, f"already at {self.target_version}"
-                return run
-            if failed:
-                run.outcome = Outcome.SKIPPED
-                run.sentence = "pre-checks failed, nothing changed: " + "; ".join(c.sentence for c in failed)
-                return run
-            self.primary = next(n for n in self.nodes.values() if n.facts and n.facts.role is Role.PRIMARY)
-            self.original_primary = self.primary.name
-            stages = self.plan(facts)
-            run.plan = [s for st in stages for s in st.steps]
-            if dry_run:
-                run.outcome = Outcome.PLANNED
-                run.sentence = f"would patch {', '.join(sorted({st.node for st in stages if st.kind.startswith('patch')}))} to {self.target_version}"
-                return run
-            if self.probe is not None:
-                self.probe.start()
-            try:
-                self.run_stages(stages)
-            finally:
-                if self.probe is not None:
-                    run.probe = self.probe.stop()
-            if run.outcome is Outcome.PLANNED:
-                post = self.postchecks()
-                run.checks += post
-                bad = [c for c in post if not c.ok]
-                if bad:
-                    run.outcome, run.sentence = (
-                        Outcome.FAILED,
-                        "post-checks failed: " + "; ".join(c.sentence for c in bad),
-                    )
-                else:
-                    run.outcome = Outcome.PATCHED
-                    run.sentence = f"patched to {self.target_version}; primary is {self.primary.name if self.primary else '?'}"
-            else:
-                run.after = {n.name: _version_or_none(n) for n in self.nodes.values()}
-            return run
-        except PatchError as exc:
-            run.outcome, run.sentence = Outcome.FAILED, str(exc)
-            return run
+            self.run_stages(stages)
         finally:
-            run.ended = now()
+            if self.probe is not None:
+                run.probe = self.probe.stop()
+        if run.outcome is Outcome.PLANNED:
+            post = self.postchecks()
+            run.checks += post
+            bad = [c for c in post if not c.ok]
+            if bad:
+                run.outcome, run.sentence = (
+                    Outcome.FAILED,
+                    "post-checks failed: " + "; ".join(c.sentence for c in bad),
+                )
+            else:
+                run.outcome = Outcome.PATCHED
+                run.sentence = f"patched to {self.target_version}; primary is {self.primary.name if self.primary else '?'}"
+        else:
+            run.after = {n.name: _version_or_none(n) for n in self.nodes.values()}
 
 
 def _running(node: PgNode) -> bool:
