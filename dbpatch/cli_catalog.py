@@ -207,6 +207,18 @@ def cmd_catalog_learn(args: argparse.Namespace) -> int:
 
 
 @_guarded
+def cmd_catalog_learn_hosts(args: argparse.Namespace) -> int:
+    from dbpatch.models import load_inventory
+    from flows.catalog import learn_from_hosts
+
+    inventory = args.inventory or str(paths.lab() / "inventory.yaml")
+    load_inventory(inventory)
+    lines = learn_from_hosts(inventory)
+    print("\n".join(lines) if lines else "nothing learned: no reachable target offered versions")
+    return 0
+
+
+@_guarded
 def cmd_catalog_canary(args: argparse.Namespace) -> int:
     engine = parse_engine(args.engine)
     version = canonical(engine, args.version)
@@ -273,6 +285,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--package", default=None, help="package name the output is for (apt, dnf)")
     _common(p, policy=False, as_json=False)
     p.set_defaults(func=cmd_catalog_learn)
+
+    p = sub.add_parser(
+        "learn-hosts", help="learn what the inventory's hosts can install (via their package sources)"
+    )
+    p.add_argument("--inventory", default=None, help="inventory YAML (default: the lab's)")
+    p.set_defaults(func=cmd_catalog_learn_hosts)
 
     p = sub.add_parser("canary", help="record that a version passed a canary wave")
     p.add_argument("engine")

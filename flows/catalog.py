@@ -15,8 +15,9 @@ from prefect.states import State
 from prefect.tasks import Task
 from pydantic import BaseModel, Field
 
-from dbpatch.models import Engine, load_policy
-from tasks.catalog import decide_build, load_catalog
+from dbpatch.errors import NotSupported
+from dbpatch.models import Engine, Target, load_inventory, load_policy
+from tasks.catalog import decide_build, learn_installable, load_catalog
 from tasks.catalog.refresh import SourceUnavailable, apply, fetch_json, parse_endoflife, product_url, safe_url
 from tasks.catalog.store import OverlayMajor, OverlayRelease
 from tasks.catalog.versions import canonical
@@ -90,3 +91,46 @@ def check_build(engine: Engine, version: str, policy_path: str, on: dt.date | No
     )
     get_run_logger().info(decision.reason)
     return decision.as_dict()
+
+
+@task(
+    name="installable-versions", task_run_name="installable-{target.name}", retries=1, retry_delay_seconds=5
+)
+def installable_versions(target: Target, major: str) -> tuple[str, list[str]]:
+    """What the target's own package source can install for ``major`` (apt-cache madison, dnf, lab builds)."""
+    from tasks.host.factory import transport_for
+
+    if target.engine is Engine.POSTGRESQL:
+        from tasks.postgres.packages import package_source
+    elif target.engine is Engine.MONGODB:
+        from tasks.mongodb.packages import package_source  # type: ignore[assignment]
+    else:
+        raise NotSupported(f"{target.name}: no package source for {target.engine.value} yet")
+    source = package_source(target)
+    with transport_for(target) as transport:
+        return source.name, source.available_versions(transport, major)
+
+
+@flow(name="learn-installable", log_prints=True)
+def learn_from_hosts(inventory_path: str, targets: list[str] | None = None) -> list[str]:
+    """Teach the catalog every version the fleet's package sources offer (Debian ships 15.20 before the
+    catalog snapshot knows it): scan for each target's major, ask its source, add what is new."""
+    from flows.scan import inventory_scan
+
+    log = get_run_logger()
+    inventory = load_inventory(inventory_path).select(targets)
+    by_name = {t.name: t for t in inventory.targets}
+    catalog = load_catalog()
+    offered: dict[tuple[Engine, str], set[str]] = {}
+    for facts in inventory_scan(inventory_path, targets=targets):
+        target = by_name[facts.target]
+        if not facts.reachable or not facts.version or target.engine is Engine.SQLSERVER:
+            continue
+        source, installable = installable_versions(target, catalog.major_of(target.engine, facts.version))
+        offered.setdefault((target.engine, source), set()).update(installable)
+    sentences = []
+    for (engine, source), versions in sorted(offered.items()):
+        sentence = learn_installable(engine, sorted(versions), source).sentence
+        log.info("%s from %s: %s", engine.value, source, sentence)
+        sentences.append(f"{engine.value} ({source}): {sentence}")
+    return sentences

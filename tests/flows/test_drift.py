@@ -110,3 +110,20 @@ async def _artifacts():
 
     async with get_client() as client:
         return await client.read_artifacts()
+
+
+def test_the_catalog_learns_15_20_from_the_hosts_package_source(lab, monkeypatch, tmp_path):
+    from dbpatch.models import Engine
+    from flows.catalog import learn_from_hosts
+    from tasks.catalog import load_catalog
+
+    monkeypatch.setenv("DBPATCH_HOME", str(tmp_path))  # a private catalog overlay
+    assert load_catalog().release(Engine.POSTGRESQL, "15.20") is None  # the shipped snapshot stops in August
+    sentences = learn_from_hosts(str(lab.inventory_path))
+    learned = load_catalog().release(Engine.POSTGRESQL, "15.20")
+    assert learned is not None and learned.source == "lab" and learned.date == dt.date.today()
+    assert any(s.startswith("postgresql (lab):") for s in sentences)
+    assert (
+        learn_from_hosts(str(lab.inventory_path))
+        and load_catalog().release(Engine.POSTGRESQL, "15.20") == learned
+    )
