@@ -27,6 +27,11 @@ CLUSTER_COLUMNS = [
 ]
 
 
+def _name(r: ClusterRun) -> str:
+    """Every output that touches a simulated engine says so."""
+    return r.cluster + (" (simulated)" if r.simulated else "")
+
+
 def _versions(mapping: dict[str, str | None]) -> str:
     return ", ".join(f"{node}={version or '?'}" for node, version in mapping.items())
 
@@ -37,7 +42,7 @@ def clusters_frame(runs: list[ClusterRun]) -> pd.DataFrame:
         probe = r.probe or {}
         rows.append(
             {
-                "cluster": r.cluster,
+                "cluster": _name(r),
                 "engine": r.engine,
                 "strategy": r.strategy.value,
                 "target_version": r.target_version,
@@ -55,11 +60,14 @@ def clusters_frame(runs: list[ClusterRun]) -> pd.DataFrame:
                 "detail": r.sentence,
             }
         )
-    return pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
+    df = pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
+    for col in ("probe_failed_writes", "probe_lost_writes", "probe_writes_acked"):
+        df[col] = df[col].astype("Int64")  # counts stay whole numbers next to clusters without a probe
+    return df
 
 
 def steps_frame(runs: list[ClusterRun]) -> pd.DataFrame:
-    rows = [{"cluster": r.cluster, **s.record()} for r in runs for s in r.steps]
+    rows = [{"cluster": _name(r), **s.record()} for r in runs for s in r.steps]
     return pd.DataFrame(
         rows,
         columns=["cluster", "node", "step", "description", "status", "started", "ended", "seconds", "detail"],
@@ -67,7 +75,7 @@ def steps_frame(runs: list[ClusterRun]) -> pd.DataFrame:
 
 
 def checks_frame(runs: list[ClusterRun]) -> pd.DataFrame:
-    rows = [{"cluster": r.cluster, **c.record()} for r in runs for c in r.checks]
+    rows = [{"cluster": _name(r), **c.record()} for r in runs for c in r.checks]
     return pd.DataFrame(
         rows, columns=["cluster", "phase", "node", "check", "ok", "measured", "threshold", "detail"]
     )
@@ -76,7 +84,7 @@ def checks_frame(runs: list[ClusterRun]) -> pd.DataFrame:
 def nodes_frame(runs: list[ClusterRun]) -> pd.DataFrame:
     rows = [
         {
-            "cluster": r.cluster,
+            "cluster": _name(r),
             "node": node,
             "before": before,
             "after": r.after.get(node),
