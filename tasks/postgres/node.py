@@ -11,7 +11,7 @@ from dbpatch.models import Target
 from tasks.facts import NodeFacts, Role
 from tasks.host.packages import HostCommand, PackageSource
 from tasks.host.transport import Transport
-from tasks.postgres.driver import Credentials, connect, conninfo_to_dict, make_conninfo, query, query_one, sql
+from tasks.postgres.driver import Credentials, connect, conninfo_to_dict, make_conninfo, query_one, sql
 from tasks.postgres.facts import read_facts
 
 
@@ -135,8 +135,3 @@ def free_bytes(node: PgNode, path: str) -> int:
     """Free space on the filesystem holding ``path`` (``df`` on the node's host)."""
     out = node.transport.run(["df", "-B1", "--output=avail", path], timeout=30).stdout.split()
     return int(out[-1])
-
-
-def query_all(node: PgNode, text: str, params: tuple | None = None) -> list[dict]:
-    with connect(node.target, node.creds) as conn:
-        return query(conn, text, params)
