@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -44,3 +45,4 @@ def test_a_taken_port_is_a_clear_error():
         with pytest.raises(PatchError, match=f"port {base} for solo is taken by another program"):
             lab.up()
     lab.down(destroy=True)
+    shutil.rmtree(root, ignore_errors=True)
