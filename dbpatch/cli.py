@@ -42,9 +42,9 @@ def _inputs(args: argparse.Namespace) -> tuple[str, str | None]:
 
     inventory = args.inventory or _default("inventory.yaml")
     load_inventory(inventory)
-    policy = getattr(args, "policy", None)
-    if policy is not None or hasattr(args, "policy"):
-        policy = policy or _default("policy.yaml")
+    policy = None
+    if hasattr(args, "policy"):  # commands that take a policy validate it too
+        policy = args.policy or _default("policy.yaml")
         load_policy(policy)
     return inventory, policy
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from dbpatch.lab.lab import NodeSpec
+from dbpatch.models import Engine
 from flows.patch_cycle import patch_cycle, schedule_waves
 from flows.patch_wave import WaveParameters, patch_wave
 from tasks.catalog import load_catalog
@@ -64,16 +65,10 @@ def test_full_cycle_canary_bake_health_waves(make_lab, receiver):
     events = [b["event"] for b in receiver.bodies]
     assert events == ["cycle_started", "canary_result", "wave_result", "wave_result"]
     assert receiver.bodies[1]["payload"]["ok"] is True
-    assert load_catalog().canary_validated(lab_engine(), "15.20") is not None
+    assert load_catalog().canary_validated(Engine.POSTGRESQL, "15.20") is not None
     # run again: nothing left to patch
     again = patch_cycle(str(lab.inventory_path), str(lab.policy_path), enforce_windows=False)
     assert again["result"] == "nothing to patch: every cluster is at its approved version"
-
-
-def lab_engine():
-    from dbpatch.models import Engine
-
-    return Engine.POSTGRESQL
 
 
 def test_unhealthy_canary_stops_the_cycle(make_lab, receiver):
