@@ -50,7 +50,7 @@ def free_base_port(span: int = 10) -> int:
 
 
 def make_lab(root: Path):
-    from dbpatch.lab.lab import LAB_POLICY, Lab, NodeSpec
+    from lab.lab import LAB_POLICY, Lab, NodeSpec
 
     topology = tuple(
         spec

@@ -32,3 +32,7 @@ def lab() -> Path:
 def reports() -> Path:
     """Report files for auditors: ``$DBPATCH_REPORTS`` or ``<home>/reports``."""
     return Path(os.environ.get("DBPATCH_REPORTS") or home() / "reports").resolve()
+
+
+LAB_USER = "dbpatch"
+"""The unprivileged OS user that runs the lab's servers when dbpatch runs as root (postgres refuses root)."""

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) not in (1, 2):
         print("usage: python -m deployments.schedules POLICY [INVENTORY]", file=sys.stderr)
         return 2
-    policy_path, inventory_path = args[0], args[1] if len(args) == 2 else ".dbpatch/lab/inventory.yaml"
+    policy_path, inventory_path = args[0], args[1] if len(args) == 2 else ".lab/inventory.yaml"
     try:
         entries = cycle_deployments(load_policy(policy_path), inventory_path, policy_path)
     except ConfigError as exc:

@@ -57,7 +57,7 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def lab(prefect_harness, dbpatch_home):
     """The lab fleet, brought up once per session from the registry builds; destroyed afterwards."""
-    from dbpatch.lab.lab import Lab
+    from lab.lab import Lab
 
     lab = Lab(root=dbpatch_home / "lab", base_port=_free_base_port(), mongo=False)  # MongoDB: tests/mongodb*
     lab.up()

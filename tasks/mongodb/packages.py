@@ -7,7 +7,7 @@ except ``available_versions``, which reads a fact through the transport.
   version, as MongoDB's "install a specific release" instructions do, then held again.
 - ``dnf``: the same packages, ``name-version``; ``--disableexcludes=all`` lets the install through the
   ``exclude=mongodb-org,…`` pin MongoDB documents for dnf.conf, and leaves that pin in place.
-- ``lab``: the simulated replica set (``dbpatch.lab.mongosim``); ``data_directory`` is its state directory
+- ``lab``: the simulated replica set (``lab.mongosim``); ``data_directory`` is its state directory
   and the member is named by its port.
 """
 
@@ -129,7 +129,7 @@ class LabMongo(PackageSource):
         self.member = str(target.port)
 
     def _ctl(self, *args: str) -> tuple[str, ...]:
-        return (sys.executable, "-m", "dbpatch.lab.mongosim", "ctl", "--state", self.state_dir, *args)
+        return (sys.executable, "-m", "lab.mongosim", "ctl", "--state", self.state_dir, *args)
 
     def available_versions(self, transport: Transport, major: str) -> list[str]:
         result = transport.run(list(self._ctl("versions", major)), timeout=30)

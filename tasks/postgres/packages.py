@@ -174,9 +174,7 @@ class LabPostgres(PackageSource):
 
 
 def _lab_user() -> str | None:
-    from dbpatch.lab.postgres import LAB_USER
-
-    return LAB_USER if os.geteuid() == 0 else None
+    return paths.LAB_USER if os.geteuid() == 0 else None
 
 
 SOURCES: dict[Source, type[PackageSource]] = {

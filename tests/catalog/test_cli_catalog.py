@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbpatch.cli_catalog import main
+from cli.catalog import main
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINES = {
@@ -136,7 +136,7 @@ def test_gate_in_a_subprocess_has_no_traceback(policy, home):
     cmd = [
         sys.executable,
         "-c",
-        "import sys; from dbpatch.cli_catalog import main; sys.exit(main(sys.argv[1:]))",
+        "import sys; from cli.catalog import main; sys.exit(main(sys.argv[1:]))",
     ]
     bad = subprocess.run(
         [*cmd, "check-build", "mysql", "8.0"], cwd=ROOT, env=env, capture_output=True, text=True

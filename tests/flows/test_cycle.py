@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from dbpatch.lab.lab import NodeSpec
 from dbpatch.models import Engine
 from flows.patch_cycle import patch_cycle, schedule_waves
 from flows.patch_wave import WaveParameters, patch_wave
+from lab.lab import NodeSpec
 from tasks.catalog import load_catalog
 from tasks.patching import Outcome
 from tasks.schedule.windows import record_duration

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from blocks.postgres import PostgresCredentials
-from dbpatch.cli import main
+from cli.main import main
 from flows.drift import DriftFound, drift_report
 from flows.patch_wave import WaveParameters, patch_wave
 from flows.scan import inventory_scan

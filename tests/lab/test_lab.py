@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dbpatch.errors import PatchError
-from dbpatch.lab.lab import Lab, NodeSpec
+from lab.lab import Lab, NodeSpec
 from tests.conftest import _free_base_port
 
 

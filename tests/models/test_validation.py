@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dbpatch.cli import main
+from cli.main import main
 from dbpatch.models import Engine, json_schemas, load_inventory, load_policy
 
 GOOD_TARGET = """\
@@ -115,7 +115,7 @@ def test_policy_errors_name_the_field(tmp_path, capsys):
 
 def test_missing_file_and_no_traceback_from_the_real_command(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "dbpatch.cli", "validate", "--inventory", str(tmp_path / "nope.yaml")],
+        [sys.executable, "-m", "cli.main", "validate", "--inventory", str(tmp_path / "nope.yaml")],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dbpatch.lab.mongo_replset import SimConfig
-from dbpatch.lab.mongo_server import Simulator
+from lab.mongo_replset import SimConfig
+from lab.mongo_server import Simulator
 from tests.mongodb.helpers import FAST, MongoLab
 
 

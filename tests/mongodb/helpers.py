@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dbpatch.lab.mongo_server import Simulator
 from dbpatch.models import Engine, PackageSource, Policy, Target
+from lab.mongo_server import Simulator
 from tasks.host.transport import CommandResult, LocalTransport
 from tasks.mongodb.client import Login
 from tasks.mongodb.facts import MongoFacts, read_facts, read_set_facts

@@ -74,7 +74,7 @@ def test_dnf_installs_name_version_through_the_documented_exclude_pin() -> None:
 
 def test_lab_commands_go_to_the_simulator_and_say_simulated() -> None:
     source = LabMongo(_target(Source.LAB, data_directory="/var/tmp/lab/mongo-catalog"))
-    ctl = (sys.executable, "-m", "dbpatch.lab.mongosim", "ctl", "--state", "/var/tmp/lab/mongo-catalog")
+    ctl = (sys.executable, "-m", "lab.mongosim", "ctl", "--state", "/var/tmp/lab/mongo-catalog")
     assert source.stop("7.0")[0].argv == (*ctl, "stop", "27017")
     assert source.install("7.0", "7.0.14")[0].argv == (*ctl, "install", "7.0.14", "27017")
     assert source.start("7.0")[0].argv == (*ctl, "start", "27017")

@@ -217,7 +217,7 @@ def test_ctl_versions_status_and_lab_available_versions(mongo_lab: MongoLab) -> 
 
 def test_serve_and_ctl_as_processes(tmp_path_factory: pytest.TempPathFactory) -> None:
     state = tmp_path_factory.mktemp("srv")
-    cmd = [sys.executable, "-m", "dbpatch.lab.mongosim", "serve", "--state", str(state), "--set-name", "mongo-catalog",
+    cmd = [sys.executable, "-m", "lab.mongosim", "serve", "--state", str(state), "--set-name", "mongo-catalog",
            "--members", "3", "--version", "7.0.12", "--base-port", "0", "--startup-seconds", "0.2"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
     try:
@@ -225,7 +225,7 @@ def test_serve_and_ctl_as_processes(tmp_path_factory: pytest.TempPathFactory) ->
         topology = json.loads((state / "topology.json").read_text())
         assert topology["simulated"] is True and len(topology["members"]) == 3
         port = topology["members"][1]["port"]
-        ctl = [sys.executable, "-m", "dbpatch.lab.mongosim", "ctl", "--state", str(state)]
+        ctl = [sys.executable, "-m", "lab.mongosim", "ctl", "--state", str(state)]
         out = subprocess.run([*ctl, "status", str(port)], capture_output=True, text=True, check=True)  # noqa: S603
         assert "SECONDARY" in out.stdout and "simulated" in out.stdout
         with pymongo.MongoClient(

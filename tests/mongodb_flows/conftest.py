@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dbpatch.lab.lab import LAB_POLICY, Lab
+from lab.lab import LAB_POLICY, Lab
 from tests.conftest import _free_base_port
 
 

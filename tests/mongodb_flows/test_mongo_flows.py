@@ -10,9 +10,9 @@ import json
 import pymongo
 import pytest
 
-from dbpatch.cli import main
-from dbpatch.lab.lab import Lab
+from cli.main import main
 from flows.patch_wave import WaveParameters, patch_wave
+from lab.lab import Lab
 from tasks.mongodb import rollstate
 from tasks.mongodb.fcv import FcvOutcome
 from tasks.patching import Outcome, StepStatus
@@ -30,7 +30,7 @@ def params(lab: Lab, **kw) -> WaveParameters:
 def members(lab: Lab) -> list[dict]:
     """What the simulated hosts report (``ctl status``): version, state, fcv per member."""
     assert lab.mongo
-    from dbpatch.lab.mongosim import request
+    from lab.mongosim import request
 
     return request(lab.mongo.state_dir, {"cmd": "status"})["data"]
 
@@ -115,8 +115,8 @@ def test_major_step_holds_fcv_then_raise_fcv_after_the_burn_in(mongo_lab: Lab, c
 
 
 def _cli(argv: list[str]) -> int:
-    """``dbpatch mongodb …`` through ``cli_mongodb.register`` (the lead hooks it into dbpatch/cli.py)."""
-    from dbpatch.cli_mongodb import register
+    """``dbpatch mongodb …`` through ``cli_mongodb.register`` (the lead hooks it into cli/main.py)."""
+    from cli.mongodb import register
 
     parser = argparse.ArgumentParser(prog="dbpatch")
     register(parser.add_subparsers(dest="command", required=True))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbpatch.lab.lab import LAB_POLICY, Lab, NodeSpec
+from lab.lab import LAB_POLICY, Lab, NodeSpec
 from tests.conftest import _free_base_port
 from tests.host.sshd import sshd  # noqa: F401 - session fixture
 
@@ -53,7 +53,7 @@ def make_lab(prefect_harness):
 def broken_build(monkeypatch):
     """A lab "repository" that also offers 15.99: a build whose postgres answers -V but cannot start."""
     from dbpatch import paths
-    from dbpatch.lab.builds import build_path
+    from lab.builds import build_path
 
     real = build_path("15.20")
     cache = Path(tempfile.mkdtemp(prefix="dbpatch-cache-", dir="/var/tmp"))

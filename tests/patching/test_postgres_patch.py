@@ -8,7 +8,7 @@ import psycopg
 import pytest
 import yaml
 
-from dbpatch.cli import main
+from cli.main import main
 from flows.patch_wave import WaveParameters, patch_wave
 from tasks.patching import Outcome, StepStatus
 from tests.patching.conftest import CLUSTER, STANDALONE

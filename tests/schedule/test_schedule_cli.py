@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from icalendar import Calendar
 
-from dbpatch.cli_schedule import main
+from cli.schedule import main
 
 POLICY = """\
 windows:

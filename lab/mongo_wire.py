@@ -16,7 +16,7 @@ from typing import Any
 
 from bson import Int64, ObjectId, Timestamp
 
-from dbpatch.lab.mongo_replset import Member, ReplicaSet, SimError, State, wire_version
+from lab.mongo_replset import Member, ReplicaSet, SimError, State, wire_version
 
 _CLIENT_FIELDS = re.compile(
     r"^\$|^(lsid|txnNumber|autocommit|startTransaction|writeConcern|readConcern|comment|maxTimeMS|apiVersion|apiStrict|apiDeprecationErrors)$"

@@ -4,12 +4,12 @@ No MongoDB server can be installed here, so lab MongoDB targets are members of t
 them as to any mongod; stop / install / start go through ``ctl``, the simulated host's systemctl and package
 manager. Everything it prints says "simulated".
 
-    python -m dbpatch.lab.mongosim serve --state DIR --set-name mongo-catalog --members 3 --version 7.0.12 --base-port P
-    python -m dbpatch.lab.mongosim ctl --state DIR status [MEMBER] [--json]
-    python -m dbpatch.lab.mongosim ctl --state DIR {stop|start} MEMBER
-    python -m dbpatch.lab.mongosim ctl --state DIR install VERSION MEMBER
-    python -m dbpatch.lab.mongosim ctl --state DIR versions [SERIES]
-    python -m dbpatch.lab.mongosim ctl --state DIR fault NAME [MEMBER] [--value X]
+    python -m lab.mongosim serve --state DIR --set-name mongo-catalog --members 3 --version 7.0.12 --base-port P
+    python -m lab.mongosim ctl --state DIR status [MEMBER] [--json]
+    python -m lab.mongosim ctl --state DIR {stop|start} MEMBER
+    python -m lab.mongosim ctl --state DIR install VERSION MEMBER
+    python -m lab.mongosim ctl --state DIR versions [SERIES]
+    python -m lab.mongosim ctl --state DIR fault NAME [MEMBER] [--value X]
 
 MEMBER is a port or ``127.0.0.1:port``. ctl exits 0 on success, 1 when refused (e.g. install while running),
 2 on bad usage, 3 for ``status`` of a stopped member (as ``systemctl status``), 4 when nothing serves DIR.
@@ -56,8 +56,8 @@ def request(state_dir: str | Path, payload: dict[str, Any], timeout: float = 30.
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dbpatch.lab.mongo_replset import SimConfig
-    from dbpatch.lab.mongo_server import Simulator, load_repository
+    from lab.mongo_replset import SimConfig
+    from lab.mongo_server import Simulator, load_repository
 
     config = SimConfig(
         set_name=args.set_name, members=args.members, version=args.version, fcv=args.fcv, lag_seconds=args.lag,

@@ -53,7 +53,7 @@ def _inputs(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from dbpatch.lab.lab import Lab
+    from lab.lab import Lab
 
     lab = Lab(base_port=args.base_port)
     if args.action == "up":
@@ -109,7 +109,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the local lab: bring it up, scan, drift report, say where the report is."""
     started = time.monotonic()
-    from dbpatch.lab.lab import Lab
+    from lab.lab import Lab
 
     lab = Lab(base_port=args.base_port)
     lab.up()
@@ -184,12 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="docs/schema")
     p.set_defaults(func=cmd_schema)
 
-    for module in ("dbpatch.cli_patch", "dbpatch.cli_catalog", "dbpatch.cli_schedule", "dbpatch.cli_mongodb"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ImportError:
-            continue
-        mod.register(sub)
+    from cli import catalog, mongodb, patch, schedule
+
+    for module in (patch, catalog, schedule, mongodb):
+        module.register(sub)
     return parser
 
 

@@ -16,11 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbpatch import paths
 from dbpatch.errors import PatchError
-from dbpatch.lab.builds import build_path, ensure_build
+from lab.builds import build_path, ensure_build
 from tasks.host.transport import LocalTransport
 
-LAB_USER = "dbpatch"
+LAB_USER = paths.LAB_USER
 SUPERUSER = "postgres"
 
 

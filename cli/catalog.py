@@ -300,7 +300,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the catalog commands without the rest of the CLI (tests, and until ``dbpatch.cli`` exists)."""
+    """Run the catalog commands without the rest of the CLI (tests, and until ``cli.main`` exists)."""
     parser = argparse.ArgumentParser(prog="dbpatch", description="dbpatch version catalog")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

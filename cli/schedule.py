@@ -86,7 +86,7 @@ def render(policy: Policy, source: Path, count: int, after_day: dt.date | None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point (``python -m dbpatch.cli_schedule calendar …``)."""
+    """Standalone entry point (``python -m cli.schedule calendar …``)."""
     parser = argparse.ArgumentParser(prog="dbpatch")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -20,8 +20,8 @@ from typing import Any
 
 from mockupdb import MockupDB
 
-from dbpatch.lab.mongo_replset import FAULTS, Member, ReplicaSet, SimConfig, SimError, State, series_of
-from dbpatch.lab.mongo_wire import WireHandler
+from lab.mongo_replset import FAULTS, Member, ReplicaSet, SimConfig, SimError, State, series_of
+from lab.mongo_wire import WireHandler
 
 # The simulator's "package repository": every 6.0, 7.0 and 8.0 patch release in dbpatch's MongoDB catalog
 # (mongodb-releases.json, endoflife.date data up to 2026-08), without the patch numbers missing there.

@@ -3,7 +3,7 @@
 - pg-orders: primary + streaming standby at 15.18 (prod)
 - pg-billing: standalone at 15.5 (test, canary)
 - pg-analytics: standalone at 16.2 (dev)
-- mongo-catalog: 3-member MongoDB replica set at 7.0.12 (test), SIMULATED (``dbpatch.lab.mongo_lab``)
+- mongo-catalog: 3-member MongoDB replica set at 7.0.12 (test), SIMULATED (``lab.mongo_lab``)
 
 The lab writes its own inventory and policy (approved: PostgreSQL 15 → 15.20, 16 → 16.2; MongoDB 7.0: the newest
 patch at least 14 days old) and saves the credentials blocks ``lab-postgres`` and ``lab-mongodb``. A second
@@ -24,9 +24,9 @@ import yaml
 
 from dbpatch import paths
 from dbpatch.errors import PatchError
-from dbpatch.lab.builds import BUILDS, ensure_builds
-from dbpatch.lab.mongo_lab import LabReplicaSet
-from dbpatch.lab.postgres import SUPERUSER, LabNode, check_reachable_by_lab_user, chown_to_lab_user, lab_user
+from lab.builds import BUILDS, ensure_builds
+from lab.mongo_lab import LabReplicaSet
+from lab.postgres import SUPERUSER, LabNode, check_reachable_by_lab_user, chown_to_lab_user, lab_user
 
 DEFAULT_BASE_PORT = 54320
 CREDENTIALS_BLOCK = "lab-postgres"

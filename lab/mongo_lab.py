@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dbpatch.errors import PatchError
-from dbpatch.lab.mongosim import request
+from lab.mongosim import request
 
 SET_NAME = "mongo-catalog"
 VERSION = "7.0.12"  # an old 7.0 patch, so the lab has something to patch
@@ -69,7 +69,7 @@ class LabReplicaSet:
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = self.state_dir / "mongosim.log"
-        argv = [sys.executable, "-m", "dbpatch.lab.mongosim", "serve", "--state", str(self.state_dir),
+        argv = [sys.executable, "-m", "lab.mongosim", "serve", "--state", str(self.state_dir),
                 "--set-name", self.name, "--members", str(self.members), "--version", self.version,
                 "--base-port", str(self.ports[0])]  # fmt: skip
         with log.open("ab") as out:
@@ -96,7 +96,7 @@ class LabReplicaSet:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, KeyError):
             return None
-        ours = b"dbpatch.lab.mongosim" in cmdline and str(self.state_dir).encode() in cmdline
+        ours = b"lab.mongosim" in cmdline and str(self.state_dir).encode() in cmdline
         return pid if ours else None
 
     def down(self, destroy: bool = False) -> None:
