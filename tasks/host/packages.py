@@ -53,6 +53,22 @@ class PackageSource(ABC):
     def start(self, major: str) -> list[HostCommand]:
         """Start the node with whatever version is installed."""
 
+    # Optional hooks: the rolling procedure calls them while the node still runs, so that the outage holds no
+    # list refresh, no download and no surprise from the package manager.
+
+    def refresh_lists(self) -> list[HostCommand]:
+        """Commands that refresh the package lists before availability is read (none by default)."""
+        return []
+
+    def install_problems(self, transport: Transport, major: str, version: str) -> list[str]:
+        """Why installing ``version`` would go wrong (held packages, removals, conflicts), found by simulating
+        the exact install; an empty list means it would go through. Read-only."""
+        return []
+
+    def prepare(self, major: str, version: str) -> list[HostCommand]:
+        """Commands that can run before the stop (download the packages); none by default."""
+        return []
+
     def bindir(self, major: str) -> str:
         """Where the engine's server tools live on the host (PostgreSQL: pg_controldata, pg_ctl)."""
         raise NotImplementedError(f"{self.name} does not say where {major} server tools live")
