@@ -236,6 +236,9 @@ class Baseline(StrictModel):
     )
 
 
+OpenTransactions = Literal["abort", "terminate"]
+
+
 class Thresholds(StrictModel):
     """Limits every pre- and post-check measures against."""
 
@@ -253,6 +256,15 @@ class Thresholds(StrictModel):
     )
     catchup_timeout_seconds: _num_range(1, 86400) = Field(  # type: ignore[valid-type]
         default=300.0, description="How long a restarted node may take to stream and catch up."
+    )
+    drain_seconds: _num_range(0, 3600) = Field(  # type: ignore[valid-type]
+        default=10.0,
+        description="At the handover, how long to wait for open write transactions on the primary to finish.",
+    )
+    open_transactions: OpenTransactions = Field(
+        default="abort",
+        description="Write transactions still open after drain_seconds: 'abort' the handover (nothing is "
+        "stopped) or 'terminate' them (their sessions are ended and counted in the run report).",
     )
     backup_check_command: list[str] | None = Field(
         default=None,
