@@ -64,3 +64,8 @@ class RollbackFailed(PatchFailed):
 
 class NotSupported(PatchError):
     """The requested change is outside what dbpatch does (e.g. a MongoDB major jump of two series)."""
+
+
+class NeedsPerson(PatchError):
+    """dbpatch cannot bring the cluster to a safe state on its own. The message says the exact state and the
+    next safe command; the run exits non-zero and nothing more is done to the cluster."""
