@@ -12,21 +12,34 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from dbpatch.errors import CommandFailed
 from dbpatch.models import Target
 from tasks.host.transport import CommandResult, Transport
+
+ROOT = "root"
+"""``as_user`` of commands that need root: run as is by a root login, through ``sudo -n`` otherwise."""
 
 
 @dataclass(frozen=True)
 class HostCommand:
-    """One command for a host, with the sentence a dry run prints for it."""
+    """One command for a host, with the sentence a dry run prints for it.
+
+    ``as_user`` is the OS user the command must run as (``ROOT`` for package managers and service control, the
+    data owner for files in the data directory); ``None`` runs it as the login user. ``ok_returncodes`` are the
+    exit statuses that mean "done" (``pg_ctlcluster start`` exits 2 when the cluster already runs).
+    """
 
     argv: tuple[str, ...]
     description: str
     as_user: str | None = None
     timeout: float = 300.0
+    ok_returncodes: tuple[int, ...] = (0,)
 
     def run(self, transport: Transport) -> CommandResult:
-        return transport.run(self.argv, as_user=self.as_user, timeout=self.timeout)
+        res = transport.run(self.argv, as_user=self.as_user, timeout=self.timeout, check=False)
+        if res.returncode not in self.ok_returncodes:
+            raise CommandFailed(transport.host, self.argv, res.returncode, res.stderr or res.stdout)
+        return res
 
 
 class PackageSource(ABC):
@@ -111,3 +124,49 @@ def parse_dnf_list(output: str, package: str) -> dict[str, str]:
         if m:
             out.setdefault(m.group("upstream"), fields[1])
     return out
+
+
+_SOURCE_LINE = re.compile(
+    r"^(?P<status>\S+) *\t(?P<package>[^\t:]+)(?::\S+)?\t(?P<source>[^\t ]*)[^\t]*\t(?P<version>.*)$"
+)
+
+
+def parse_dpkg_sources(output: str, source: str) -> dict[str, str]:
+    """``dpkg-query -W -f='${db:Status-Abbrev}\\t${binary:Package}\\t${source:Package}\\t${Version}\\n'`` →
+    {installed binary package built from ``source``: its version}.
+
+    >>> parse_dpkg_sources("ii \\tpostgresql-plperl-15\\tpostgresql-15\\t15.18-0+deb12u1\\n", "postgresql-15")
+    {'postgresql-plperl-15': '15.18-0+deb12u1'}
+    """
+    out: dict[str, str] = {}
+    for line in output.splitlines():
+        m = _SOURCE_LINE.match(line)
+        # second letter of the status: 'i' installed (first letter 'h' = held, still installed)
+        if m and m.group("source") == source and m.group("status")[1:2] == "i":
+            out[m.group("package")] = m.group("version").strip()
+    return out
+
+
+def parse_apt_simulation(output: str) -> list[str]:
+    """What ``apt-get -s install …`` says would go wrong, as phrases after "would": held packages changed,
+    packages removed, and apt's own errors (``E: …``: conflicts, unmet dependencies, removal refused)."""
+    problems: list[str] = []
+    held: list[str] = []
+    in_held = False
+    for line in output.splitlines():
+        if line.startswith("The following held packages will be changed"):
+            in_held = True
+            continue
+        if in_held and line.startswith(" "):
+            held += line.split()
+            continue
+        in_held = False
+        if line.startswith("Remv "):
+            problems.append(f"remove {line.split()[1]}")
+        elif line.startswith("E: "):
+            problems.append(f"fail: {line[3:].strip()}")
+    if held:
+        problems.insert(
+            0, f"change held package{'s' if len(held) > 1 else ''} {', '.join(held)} (apt-mark unhold)"
+        )
+    return problems

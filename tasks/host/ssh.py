@@ -1,10 +1,12 @@
 """Commands on a Linux host over SSH (paramiko), configured by an ``SshAccess`` block.
 
 The argument list is quoted with ``shlex.join``, so every element stays one argument for the remote shell.
-``as_user`` becomes ``sudo -n -u USER --`` (``runuser -u USER --`` for a root login), ``env`` becomes
+``as_user`` becomes ``sudo -n -u USER --`` (``runuser -u USER --`` for a root login; ``as_user="root"`` on a
+non-root login is ``sudo -n -u root --``), ``env`` becomes
 ``env K=V`` in front of the command (sshd refuses most ``SendEnv`` variables), and the command runs under
 ``timeout`` on the host so a command that overruns is killed there as well, like ``LocalTransport`` kills it
-locally. Every paramiko and socket error becomes ``TargetUnreachable`` with a short reason naming no secret.
+locally. Every paramiko and socket error becomes ``TargetUnreachable`` with a short reason naming no secret,
+starting with "ssh:" so it never reads like the database's own answer ("ssh: authentication failed for user …").
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ class SshTransport(Transport):
             raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
             client.close()
-            raise TargetUnreachable(self.host, self._reason(exc)) from None
+            raise TargetUnreachable(self.host, f"ssh: {self._reason(exc)}") from None
         log.debug("%s: connected over SSH as %s", self.host, a.username)
         return client
 
@@ -307,7 +309,7 @@ class SshTransport(Transport):
         try:
             return self._exchange(channel, command, timeout, stdin)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise TargetUnreachable(self.host, f"connection lost: {self._reason(exc)}") from None
+            raise TargetUnreachable(self.host, f"ssh: connection lost: {self._reason(exc)}") from None
         finally:
             channel.close()
 
@@ -321,7 +323,7 @@ class SshTransport(Transport):
                 self.close()
                 if attempt == 2:
                     raise TargetUnreachable(
-                        self.host, f"cannot open an SSH session: {self._reason(exc)}"
+                        self.host, f"ssh: cannot open a session: {self._reason(exc)}"
                     ) from None
         raise AssertionError("unreachable")
 

@@ -82,7 +82,8 @@ class Transport(ABC):
 
 @dataclass
 class LocalTransport(Transport):
-    """Commands on this machine. ``as_user`` switches user only when running as root (e.g. to start postgres)."""
+    """Commands on this machine. ``as_user`` switches user only when running as root (e.g. to start postgres);
+    ``as_user="root"`` when not root goes through ``sudo -n``."""
 
     host: str = "localhost"
 
@@ -91,7 +92,9 @@ class LocalTransport(Transport):
     ) -> tuple[int, str, str]:
         kwargs: dict = {}
         full_env = {**os.environ, **env}
-        if as_user and os.geteuid() == 0 and as_user != "root":
+        if as_user == "root" and os.geteuid() != 0:
+            argv = ["sudo", "-n", "--", *argv]  # like SshTransport on a non-root login
+        elif as_user and os.geteuid() == 0 and as_user != "root":
             entry = pwd.getpwnam(as_user)
             kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
             full_env.update(HOME=entry.pw_dir, USER=as_user, LOGNAME=as_user)

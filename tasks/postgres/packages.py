@@ -6,18 +6,36 @@ Each plans argument lists only; facts (what is installable, what is installed) a
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from dbpatch import paths
 from dbpatch.errors import ConfigError, PatchError
 from dbpatch.models import PackageSource as Source
 from dbpatch.models import Target
-from tasks.host.packages import HostCommand, PackageSource, parse_apt_madison, parse_dnf_list
+from tasks.host.packages import (
+    ROOT,
+    HostCommand,
+    PackageSource,
+    parse_apt_madison,
+    parse_apt_simulation,
+    parse_dnf_list,
+    parse_dpkg_sources,
+)
 from tasks.host.transport import Transport
 
 
 class AptPostgres(PackageSource):
-    """Debian/Ubuntu: ``postgresql-<major>`` packages, clusters managed with ``pg_ctlcluster``."""
+    """Debian/Ubuntu: ``postgresql-<major>`` packages, clusters managed with ``pg_ctlcluster``.
+
+    Package and service commands run as root (``sudo -n`` for a non-root login); ``pg_ctlcluster`` runs as root
+    too, so that on a systemd host it goes through ``postgresql@<major>-<cluster>`` as the host expects.
+    Every installed binary package built from the server's source package (client, plperl, plpython3, pltcl,
+    doc, …) is pinned to the same version, since they depend on the exact server version and apt would
+    otherwise remove them on a downgrade; shared libraries (libpq5, libecpg…) are left to apt: other software
+    uses them and no server package depends on their exact version. apt may never remove a package
+    (``--no-remove``).
+    """
 
     name = "apt"
     data_owner = "postgres"
@@ -26,28 +44,38 @@ class AptPostgres(PackageSource):
         super().__init__(target)
         self.cluster = target.service or "main"
         self._full: dict[str, str] = {}
+        self._family: dict[str, str] = {}  # installed binary package of the server's source → version
 
     def bindir(self, major: str) -> str:
         return f"/usr/lib/postgresql/{major}/bin"
 
     def available_versions(self, transport: Transport, major: str) -> list[str]:
+        """Versions apt offers (``apt-cache madison``); also notes the installed packages of the same source."""
         out = transport.run(["apt-cache", "madison", f"postgresql-{major}"], timeout=60).stdout
         self._full = parse_apt_madison(out, f"postgresql-{major}")
+        self._family = self.installed_family(transport, major)
         return list(self._full)
 
-    def stop(self, major: str) -> list[HostCommand]:
-        return [
-            HostCommand(
-                ("pg_ctlcluster", major, self.cluster, "stop", "-m", "fast"),
-                f"stop cluster {major}/{self.cluster} (fast shutdown)",
-            )
-        ]
+    def installed_family(self, transport: Transport, major: str) -> dict[str, str]:
+        """Installed binary packages built from ``postgresql-<major>``, shared libraries excepted."""
+        fmt = "${db:Status-Abbrev}\\t${binary:Package}\\t${source:Package}\\t${Version}\\n"
+        out = transport.run(["dpkg-query", "-W", f"-f={fmt}"], timeout=60).stdout
+        found = parse_dpkg_sources(out, f"postgresql-{major}")
+        return {p: v for p, v in found.items() if not p.startswith("lib")}
 
-    def install(self, major: str, version: str) -> list[HostCommand]:
+    def packages(self, major: str) -> list[str]:
+        """The packages an install pins: server and client, and every installed package of the same source."""
+        return sorted({f"postgresql-{major}", f"postgresql-client-{major}", *self._family})
+
+    def _full_version(self, major: str, version: str) -> str:
         full = self._full.get(version)
         if not full:
             raise PatchError(f"{self.target.name}: apt does not offer postgresql-{major} {version}")
-        argv = (
+        return full
+
+    def _apt_install(self, major: str, version: str, *options: str) -> tuple[str, ...]:
+        full = self._full_version(major, version)
+        return (
             "env",
             "DEBIAN_FRONTEND=noninteractive",
             "apt-get",
@@ -55,23 +83,85 @@ class AptPostgres(PackageSource):
             "-y",
             "-q",
             "--allow-downgrades",
-            "-o",
-            "Dpkg::Options::=--force-confold",
-            f"postgresql-{major}={full}",
-            f"postgresql-client-{major}={full}",
+            "--no-remove",
+            *options,
+            *(f"{p}={full}" for p in self.packages(major)),
         )
-        return [HostCommand(argv, f"install postgresql-{major} {full} with apt", timeout=900)]
+
+    def refresh_lists(self) -> list[HostCommand]:
+        return [HostCommand(("apt-get", "update", "-q"), "refresh the package lists (apt-get update)", ROOT)]
+
+    def install_problems(self, transport: Transport, major: str, version: str) -> list[str]:
+        """Simulate the exact install (``apt-get -s``, no root needed, changes nothing) and say what it would
+        do wrong: change a held package, remove a package, or fail (conflicts, unmet dependencies)."""
+        try:
+            full = self._full_version(major, version)
+        except PatchError as exc:
+            return [f"fail: {exc}"]
+        argv = [
+            "apt-get",
+            "-s",
+            "-q",
+            "install",
+            "--allow-downgrades",
+            "--no-remove",
+            *(f"{p}={full}" for p in self.packages(major)),
+        ]
+        res = transport.run(argv, timeout=120, check=False)
+        problems = parse_apt_simulation(res.stdout + "\n" + res.stderr)
+        if res.returncode != 0 and not any(p.startswith("fail:") for p in problems):
+            tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or [f"exit {res.returncode}"]
+            problems.append(f"fail: apt-get -s exited {res.returncode}: {tail[0]}")
+        return problems
+
+    def prepare(self, major: str, version: str) -> list[HostCommand]:
+        return [
+            HostCommand(
+                self._apt_install(major, version, "--download-only"),
+                f"download postgresql-{major} {self._full_version(major, version)} while the cluster runs",
+                ROOT,
+                timeout=900,
+            )
+        ]
+
+    def stop(self, major: str) -> list[HostCommand]:
+        return [
+            HostCommand(
+                ("pg_ctlcluster", major, self.cluster, "stop", "-m", "fast"),
+                f"stop cluster {major}/{self.cluster} (fast shutdown; already stopped is fine)",
+                ROOT,
+                ok_returncodes=(0, 2),  # 2: not running
+            )
+        ]
+
+    def install(self, major: str, version: str) -> list[HostCommand]:
+        argv = self._apt_install(major, version, "-o", "Dpkg::Options::=--force-confold")
+        pkgs = ", ".join(self.packages(major))
+        return [
+            HostCommand(
+                argv, f"install {pkgs} {self._full_version(major, version)} with apt", ROOT, timeout=900
+            )
+        ]
 
     def start(self, major: str) -> list[HostCommand]:
         return [
             HostCommand(
-                ("pg_ctlcluster", major, self.cluster, "start"), f"start cluster {major}/{self.cluster}"
+                ("pg_ctlcluster", major, self.cluster, "start"),
+                f"start cluster {major}/{self.cluster} (already running is fine: the package scripts start it; "
+                "version and role are verified next)",
+                ROOT,
+                ok_returncodes=(0, 2),  # 2: already running
             )
         ]
 
 
 class DnfPostgres(PackageSource):
-    """RHEL family with the PGDG repository: ``postgresql<major>-server``, systemd unit ``postgresql-<major>``."""
+    """RHEL family with the PGDG repository: ``postgresql<major>-server``, systemd unit ``postgresql-<major>``.
+
+    Not exercised on a real host here (none can be reached); see docs/design/dnf-hosts.md. Same pre-checks as
+    apt: refresh the metadata, simulate the exact transaction (``--assumeno``) and refuse removals and
+    versionlocked packages, download before the stop, pin every installed package of the server's source RPM.
+    """
 
     name = "dnf"
     data_owner = "postgres"
@@ -79,6 +169,7 @@ class DnfPostgres(PackageSource):
     def __init__(self, target: Target):
         super().__init__(target)
         self._full: dict[str, str] = {}
+        self._family: dict[str, str] = {}
 
     def bindir(self, major: str) -> str:
         return f"/usr/pgsql-{major}/bin"
@@ -90,26 +181,107 @@ class DnfPostgres(PackageSource):
         pkg = f"postgresql{major}-server"
         out = transport.run(["dnf", "-q", "--showduplicates", "list", pkg], timeout=300).stdout
         self._full = parse_dnf_list(out, pkg)
+        rpms = transport.run(
+            ["rpm", "-qa", "--qf", "%{NAME}\\t%{SOURCERPM}\\t%{VERSION}-%{RELEASE}\\n"], timeout=60
+        ).stdout
+        self._family = parse_rpm_sources(rpms, f"postgresql{major}")
         return list(self._full)
 
-    def stop(self, major: str) -> list[HostCommand]:
-        return [HostCommand(("systemctl", "stop", self.unit(major)), f"stop {self.unit(major)}")]
+    def packages(self, major: str) -> list[str]:
+        return sorted(
+            {f"postgresql{major}", f"postgresql{major}-server", f"postgresql{major}-libs", *self._family}
+        )
 
-    def install(self, major: str, version: str) -> list[HostCommand]:
+    def _specs(self, major: str, version: str) -> list[str]:
         full = self._full.get(version)
         if not full:
             raise PatchError(f"{self.target.name}: dnf does not offer postgresql{major}-server {version}")
-        pkgs = [f"postgresql{major}{suffix}-{full}" for suffix in ("", "-server", "-libs")]
+        return [f"{p}-{full}" for p in self.packages(major)]
+
+    def refresh_lists(self) -> list[HostCommand]:
+        return [HostCommand(("dnf", "-q", "makecache", "--refresh"), "refresh the repository metadata", ROOT)]
+
+    def install_problems(self, transport: Transport, major: str, version: str) -> list[str]:
+        try:
+            specs = self._specs(major, version)
+        except PatchError as exc:
+            return [f"fail: {exc}"]
+        problems = []
+        locks = transport.run(["dnf", "-q", "versionlock", "list"], timeout=120, check=False)
+        names = (
+            {_locked_name(line) for line in locks.stdout.splitlines() if line.strip()} if locks.ok else set()
+        )
+        locked = [p for p in self.packages(major) if p in names]
+        if locked:
+            problems.append(f"change versionlocked {', '.join(locked)} (dnf versionlock delete)")
+        # --assumeno prints the transaction and exits 1 without changing anything
+        res = transport.run(["dnf", "install", "--assumeno", *specs], timeout=300, check=False)
+        return problems + parse_dnf_transaction(res.stdout + "\n" + res.stderr)
+
+    def prepare(self, major: str, version: str) -> list[HostCommand]:
         return [
             HostCommand(
-                ("dnf", "-y", "-q", "install", "--allowerasing", *pkgs),
-                f"install PostgreSQL {full} with dnf",
+                ("dnf", "-y", "-q", "install", "--downloadonly", *self._specs(major, version)),
+                f"download PostgreSQL {version} while the server runs",
+                ROOT,
+                timeout=900,
+            )
+        ]
+
+    def stop(self, major: str) -> list[HostCommand]:
+        return [HostCommand(("systemctl", "stop", self.unit(major)), f"stop {self.unit(major)}", ROOT)]
+
+    def install(self, major: str, version: str) -> list[HostCommand]:
+        # an exact NEVRA installs that version, up or down; without --allowerasing dnf never removes a package
+        return [
+            HostCommand(
+                ("dnf", "-y", "-q", "install", *self._specs(major, version)),
+                f"install PostgreSQL {version} with dnf",
+                ROOT,
                 timeout=900,
             )
         ]
 
     def start(self, major: str) -> list[HostCommand]:
-        return [HostCommand(("systemctl", "start", self.unit(major)), f"start {self.unit(major)}")]
+        return [HostCommand(("systemctl", "start", self.unit(major)), f"start {self.unit(major)}", ROOT)]
+
+
+def parse_rpm_sources(output: str, prefix: str) -> dict[str, str]:
+    """``rpm -qa --qf '%{NAME}\\t%{SOURCERPM}\\t%{VERSION}-%{RELEASE}\\n'`` → {package of the server's source
+    RPM (``postgresql15-15.20-1PGDG.rhel9.src.rpm``): version}."""
+    out = {}
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if (
+            len(parts) == 3
+            and parts[1].startswith(f"{prefix}-")
+            and parts[1][len(prefix) + 1 : len(prefix) + 2].isdigit()
+        ):
+            out[parts[0]] = parts[2]
+    return out
+
+
+def _locked_name(line: str) -> str:
+    """``postgresql15-server-0:15.18-1PGDG.rhel9.*`` (``dnf versionlock list``) → ``postgresql15-server``."""
+    m = re.match(r"^(?P<name>.+?)-(?:\d+:)?\d[^-]*-[^-]+$", line.strip())
+    return m.group("name") if m else line.strip()
+
+
+def parse_dnf_transaction(output: str) -> list[str]:
+    """What ``dnf install --assumeno …`` would do wrong: remove packages, or fail (``Error: …``)."""
+    problems, section = [], ""
+    for line in output.splitlines():
+        stripped = line.strip()
+        if stripped.endswith(":") and not line.startswith(" "):
+            section = stripped[:-1].lower()
+            continue
+        if section.startswith(("removing", "erasing")) and line.startswith(" ") and stripped:
+            problems.append(f"remove {stripped.split()[0]}")
+        if stripped.startswith("Error:"):
+            problems.append(f"fail: {stripped[6:].strip()}")
+        if not stripped:
+            section = ""
+    return problems
 
 
 class LabPostgres(PackageSource):

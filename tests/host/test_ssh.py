@@ -232,8 +232,8 @@ def test_encrypted_key_needs_the_right_passphrase(sshd: Sshd, tmp_path: Path):
 
 def test_closed_port_is_connection_refused(sshd: Sshd):
     error = _unreachable(sshd.transport(port=free_port()))
-    assert error.reason == "connection refused"
-    assert str(error) == f"{HOST}: unreachable: connection refused"
+    assert error.reason == "ssh: connection refused"
+    assert str(error) == f"{HOST}: unreachable: ssh: connection refused"
 
 
 def test_silent_port_times_out():

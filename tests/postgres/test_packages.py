@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dbpatch.errors import ConfigError, PatchError
+from dbpatch.errors import CommandFailed, ConfigError, PatchError
 from dbpatch.models import Target
+from tasks.host.packages import ROOT
 from tasks.host.transport import Transport
 from tasks.postgres.packages import AptPostgres, DnfPostgres, LabPostgres, package_source
 
@@ -20,15 +21,49 @@ postgresql15-server.x86_64      15.20-1PGDG.rhel9      pgdg15
 """
 
 
-class Canned(Transport):
-    """A transport that answers from a dict of argv → stdout and records what it was asked."""
+DPKG = """\
+ii \tlibpq5:amd64\tpostgresql-15\t15.20-0+deb12u1
+ii \tpostgresql-15\tpostgresql-15\t15.18-0+deb12u1
+ii \tpostgresql-client-15\tpostgresql-15\t15.18-0+deb12u1
+ii \tpostgresql-plperl-15\tpostgresql-15\t15.18-0+deb12u1
+rc \tpostgresql-pltcl-15\tpostgresql-15\t15.18-0+deb12u1
+ii \tpostgresql-common\tpostgresql-common\t248+deb12u2
+"""
+DPKG_QUERY = (
+    "dpkg-query",
+    "-W",
+    "-f=${db:Status-Abbrev}\\t${binary:Package}\\t${source:Package}\\t${Version}\\n",
+)
+PINNED = (
+    "postgresql-15=15.20-0+deb12u1",
+    "postgresql-client-15=15.20-0+deb12u1",
+    "postgresql-plperl-15=15.20-0+deb12u1",
+)
+SIM_HELD = """\
+The following held packages will be changed:
+  postgresql-15
+The following packages will be upgraded:
+  postgresql-15 postgresql-client-15
+Inst postgresql-15 [15.18-0+deb12u1] (15.20-0+deb12u1 Debian-Security:12/oldstable-security [amd64])
+"""
+SIM_REMOVE = """\
+Remv postgresql-plperl-15 [15.20-0+deb12u1]
+Inst postgresql-15 [15.20-0+deb12u1] (15.18-0+deb12u1 Debian:12 [amd64])
+"""
 
-    def __init__(self, answers: dict[tuple[str, ...], str]):
+
+class Canned(Transport):
+    """A transport that answers from a dict of argv → stdout (or (rc, stdout, stderr)) and records requests."""
+
+    def __init__(self, answers: dict[tuple[str, ...], str | tuple[int, str, str]]):
         super().__init__(host="db1")
         self.answers = answers
+        self.asked: list[tuple[tuple[str, ...], str | None]] = []
 
     def _run(self, argv, *, timeout, as_user, env, stdin):
-        return 0, self.answers[tuple(argv)], ""
+        self.asked.append((tuple(argv), as_user))
+        answer = self.answers[tuple(argv)]
+        return answer if isinstance(answer, tuple) else (0, answer, "")
 
 
 def target(**kw) -> Target:
@@ -44,14 +79,25 @@ def target(**kw) -> Target:
     return Target.model_validate({**base, **kw})
 
 
-def test_apt_plans_pinned_versions_from_madison():
+def apt_source(extra: dict | None = None) -> tuple[AptPostgres, Canned]:
     src = AptPostgres(target(service="main"))
-    assert src.available_versions(Canned({("apt-cache", "madison", "postgresql-15"): MADISON}), "15") == [
-        "15.20",
-        "15.18",
-    ]
-    assert [c.argv for c in src.stop("15")] == [("pg_ctlcluster", "15", "main", "stop", "-m", "fast")]
+    canned = Canned({("apt-cache", "madison", "postgresql-15"): MADISON, DPKG_QUERY: DPKG, **(extra or {})})
+    assert src.available_versions(canned, "15") == ["15.20", "15.18"]
+    return src, canned
+
+
+def test_apt_plans_pinned_versions_for_every_package_of_the_server_source():
+    src, _ = apt_source()
+    # plperl is installed, so it is pinned with the server; libpq5 (a shared library) and the removed pltcl are not
+    assert src.packages("15") == ["postgresql-15", "postgresql-client-15", "postgresql-plperl-15"]
+    (stop,) = src.stop("15")
+    assert (stop.argv, stop.as_user, stop.ok_returncodes) == (
+        ("pg_ctlcluster", "15", "main", "stop", "-m", "fast"),
+        ROOT,
+        (0, 2),
+    )
     (install,) = src.install("15", "15.20")
+    assert install.as_user == ROOT
     assert install.argv == (
         "env",
         "DEBIAN_FRONTEND=noninteractive",
@@ -60,32 +106,112 @@ def test_apt_plans_pinned_versions_from_madison():
         "-y",
         "-q",
         "--allow-downgrades",
+        "--no-remove",
         "-o",
         "Dpkg::Options::=--force-confold",
-        "postgresql-15=15.20-0+deb12u1",
-        "postgresql-client-15=15.20-0+deb12u1",
+        *PINNED,
     )
-    assert [c.argv for c in src.start("15")] == [("pg_ctlcluster", "15", "main", "start")]
+    (start,) = src.start("15")
+    assert (start.argv, start.as_user, start.ok_returncodes) == (
+        ("pg_ctlcluster", "15", "main", "start"),
+        ROOT,
+        (0, 2),
+    )
     with pytest.raises(PatchError, match="apt does not offer postgresql-15 15.21"):
         src.install("15", "15.21")
 
 
-def test_dnf_plans_pgdg_packages_and_systemd():
-    src = DnfPostgres(target(package_source="dnf"))
-    canned = Canned({("dnf", "-q", "--showduplicates", "list", "postgresql15-server"): DNF})
-    assert src.available_versions(canned, "15") == ["15.19", "15.20"]
+def test_apt_refreshes_lists_and_downloads_before_the_stop():
+    src, _ = apt_source()
+    assert [(c.argv, c.as_user) for c in src.refresh_lists()] == [(("apt-get", "update", "-q"), ROOT)]
+    (prepare,) = src.prepare("15", "15.20")
+    assert prepare.as_user == ROOT and "--download-only" in prepare.argv and prepare.argv[-3:] == PINNED
+
+
+def test_apt_install_simulation_finds_held_packages_removals_and_errors():
+    sim = ("apt-get", "-s", "-q", "install", "--allow-downgrades", "--no-remove", *PINNED)
+    src, canned = apt_source({sim: SIM_HELD})
+    assert src.install_problems(canned, "15", "15.20") == [
+        "change held package postgresql-15 (apt-mark unhold)"
+    ]
+    assert canned.asked[-1] == (sim, None)  # a simulation needs no root
+    src, canned = apt_source({sim: SIM_REMOVE})
+    assert src.install_problems(canned, "15", "15.20") == ["remove postgresql-plperl-15"]
+    broken = (100, "", "E: Packages need to be removed but remove is disabled.\n")
+    src, canned = apt_source({sim: broken})
+    assert src.install_problems(canned, "15", "15.20") == [
+        "fail: Packages need to be removed but remove is disabled."
+    ]
+    src, canned = apt_source({sim: "Inst postgresql-15 [15.18-0+deb12u1] (15.20-0+deb12u1)\n"})
+    assert src.install_problems(canned, "15", "15.20") == []
+    assert src.install_problems(canned, "15", "15.99") == [
+        "fail: pg-a: apt does not offer postgresql-15 15.99"
+    ]
+
+
+def test_host_command_accepts_its_ok_returncodes_only():
+    src, _ = apt_source()
+    (start,) = src.start("15")
+    running = Canned({start.argv: (2, "", "Cluster is already running.")})
+    assert start.run(running).returncode == 2
     (install,) = src.install("15", "15.20")
-    assert install.argv == (
-        "dnf",
-        "-y",
-        "-q",
-        "install",
-        "--allowerasing",
-        "postgresql15-15.20-1PGDG.rhel9",
-        "postgresql15-server-15.20-1PGDG.rhel9",
-        "postgresql15-libs-15.20-1PGDG.rhel9",
+    with pytest.raises(CommandFailed, match="exited 2"):
+        install.run(Canned({install.argv: (2, "", "E: boom")}))
+
+
+RPMS = """\
+postgresql15\tpostgresql15-15.18-1PGDG.rhel9.src.rpm\t15.18-1PGDG.rhel9
+postgresql15-server\tpostgresql15-15.18-1PGDG.rhel9.src.rpm\t15.18-1PGDG.rhel9
+postgresql15-plperl\tpostgresql15-15.18-1PGDG.rhel9.src.rpm\t15.18-1PGDG.rhel9
+postgresql15-libs\tpostgresql15-15.18-1PGDG.rhel9.src.rpm\t15.18-1PGDG.rhel9
+postgresql16-libs\tpostgresql16-16.2-1PGDG.rhel9.src.rpm\t16.2-1PGDG.rhel9
+"""
+RPM_QUERY = ("rpm", "-qa", "--qf", "%{NAME}\\t%{SOURCERPM}\\t%{VERSION}-%{RELEASE}\\n")
+DNF_SPECS = (
+    "postgresql15-15.20-1PGDG.rhel9",
+    "postgresql15-libs-15.20-1PGDG.rhel9",
+    "postgresql15-plperl-15.20-1PGDG.rhel9",
+    "postgresql15-server-15.20-1PGDG.rhel9",
+)
+
+
+def dnf_source(extra: dict | None = None) -> tuple[DnfPostgres, Canned]:
+    src = DnfPostgres(target(package_source="dnf"))
+    canned = Canned(
+        {
+            ("dnf", "-q", "--showduplicates", "list", "postgresql15-server"): DNF,
+            RPM_QUERY: RPMS,
+            **(extra or {}),
+        }
     )
-    assert [c.argv for c in src.stop("15")] == [("systemctl", "stop", "postgresql-15")]
+    assert src.available_versions(canned, "15") == ["15.19", "15.20"]
+    return src, canned
+
+
+def test_dnf_plans_pgdg_packages_and_systemd_without_erasing():
+    src, _ = dnf_source()
+    (install,) = src.install("15", "15.20")
+    assert install.as_user == ROOT
+    assert install.argv == ("dnf", "-y", "-q", "install", *DNF_SPECS)  # no --allowerasing: never remove
+    assert [(c.argv, c.as_user) for c in src.stop("15")] == [(("systemctl", "stop", "postgresql-15"), ROOT)]
+    assert [c.argv for c in src.refresh_lists()] == [("dnf", "-q", "makecache", "--refresh")]
+    (prepare,) = src.prepare("15", "15.20")
+    assert prepare.argv == ("dnf", "-y", "-q", "install", "--downloadonly", *DNF_SPECS)
+
+
+def test_dnf_install_simulation_finds_versionlocks_and_removals():
+    removing = "Dependencies resolved.\nRemoving dependent packages:\n pgaudit_15  x86_64  1.7-1  @pgdg15\n\nError: Operation aborted.\n"
+    src, canned = dnf_source(
+        {
+            ("dnf", "-q", "versionlock", "list"): "postgresql15-server-0:15.18-1PGDG.rhel9.*\n",
+            ("dnf", "install", "--assumeno", *DNF_SPECS): (1, removing, ""),
+        }
+    )
+    assert src.install_problems(canned, "15", "15.20") == [
+        "change versionlocked postgresql15-server (dnf versionlock delete)",
+        "remove pgaudit_15",
+        "fail: Operation aborted.",
+    ]
 
 
 def test_lab_source_needs_a_data_directory_and_switches_the_build_link():
