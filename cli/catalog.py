@@ -93,8 +93,9 @@ def cmd_approved(args: argparse.Namespace) -> int:
                 "major": major,
                 "approved": release.version if release else None,
                 "release_date": release.date.isoformat() if release and release.date else None,
-                "source": release.source if release else None,
-                "name": release.name if release else None,
+                "release_date_source": release.dated_by if release else None,
+                "servicing_level": release.name if release else None,
+                "kb": [f"KB{k}" for k in release.kb] if release else [],
                 "as_of": on.isoformat(),
             }
         )
@@ -167,10 +168,10 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
     rows = [
         {
             "version": r.version,
-            "date": r.date.isoformat() if r.date else None,
-            "name": r.name,
-            "kb": list(r.kb),
-            "source": r.source,
+            "release_date": r.date.isoformat() if r.date else None,
+            "release_date_source": r.dated_by,
+            "servicing_level": r.name,
+            "kb": [f"KB{k}" for k in r.kb],
             "approved": r.version in approved,
         }
         for r in catalog.versions(engine, major)
@@ -178,9 +179,11 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return 0
+    print(f"{'version':<30} {'released':<10}  {'approved':<8}  where the date comes from")
     for r in rows:
-        label = f"{r['version']} {r['name'] or ''}".strip()
-        print(f"{label:<30} {r['date'] or '-':<10}  {r['source']:<15}{'  approved' if r['approved'] else ''}")
+        label = f"{r['version']} {r['servicing_level'] or ''}".strip()
+        mark = "yes" if r["approved"] else ""
+        print(f"{label:<30} {r['release_date'] or 'unknown':<10}  {mark:<8}  {r['release_date_source']}")
     return 0
 
 

@@ -44,10 +44,23 @@ class Release:
     source: str = "catalog"
     retired: bool = False  # pulled by the vendor (SQL Server '(retired)' builds): never auto-approved
     prerelease: bool = False  # SQL Server CTP / RC builds: never auto-approved
+    date_source: str = ""  # where ``date`` came from, in words ('endoflife.date release data (tag date)')
 
     @property
     def major(self) -> str:
         return major_of(self.engine, self.version)
+
+    @property
+    def dated_by(self) -> str:
+        """Where the release date came from, or why there is none: 'seen on host (lab), date unknown'."""
+        if self.date_source:
+            return self.date_source
+        if self.source in HOST_SOURCES:
+            return f"seen on host ({self.source}), date unknown"
+        if self.source in ("policy", "canary"):
+            what = "listed in the policy" if self.source == "policy" else "canary-validated"
+            return f"{what}, date unknown"
+        return self.source if self.date else f"{self.source}, date unknown"
 
     def label(self) -> str:
         """'15.20', or for SQL Server '16.0.4135.4 (CU14, KB5038325)'."""
@@ -70,6 +83,13 @@ class MajorInfo:
     label: str | None = None  # 'SQL Server 2022'
     rapid_release: bool = False  # MongoDB rapid-release series
     source: str = "catalog"
+
+
+HOST_SOURCES = (
+    "apt",
+    "dnf",
+    "lab",
+)  # package sources: they say a version is installable, never when it came out
 
 
 def _release_key(release: Release) -> tuple[int, ...]:
@@ -206,6 +226,13 @@ class _SqlFile(_Lenient):
 
 _KB = re.compile(r"^\d{6,7}$")
 _SQL_SOURCES = {"ms": "KB321185", "endoflife": "endoflife.date"}
+_SQL_DATE_SOURCES = {
+    "ms_2026_04": "Microsoft KB321185 version history (2026-04-16)",
+    "ms_2026_08": "Microsoft KB321185 version history (2026-08-10)",
+    "dbatools": "dbatools build reference",
+    "endoflife": "endoflife.date",
+}
+_TAG_DATES = "endoflife.date release data (git tag date)"
 
 
 def _check(problems: list[str], ok: bool, where: str, message: str) -> None:
@@ -243,7 +270,13 @@ def parse_versions_file(engine: Engine, data: Any, source: str) -> tuple[list[Re
     if problems:
         raise ConfigError(problems)
     releases = [
-        Release(engine, canonical(engine, v.version), v.date, source="endoflife.date")
+        Release(
+            engine,
+            canonical(engine, v.version),
+            v.date,
+            source="endoflife.date",
+            date_source=_TAG_DATES if v.date else "endoflife.date, date unknown",
+        )
         for v in parsed.versions
     ]
     majors = [
@@ -293,6 +326,9 @@ def parse_sqlserver_file(data: Any, source: str) -> tuple[list[Release], list[Ma
                 source=_SQL_SOURCES.get(b.src.get("build", ""), "dbatools"),
                 retired="(retired)" in name or bool((b.dbatools or {}).get("Retired")),
                 prerelease=name in ("RC", "pre-release (CTP)") or name.startswith(("CTP", "pre-release")),
+                date_source=_SQL_DATE_SOURCES.get(b.src.get("date", ""), "dbatools build reference")
+                if b.date
+                else "no date in the sources",
             )
         )
     for i, m in enumerate(parsed.majors):
@@ -328,6 +364,16 @@ def _major_ok(engine: Engine, major: str) -> bool:
         return False
 
 
+def _learned(r: store.OverlayRelease) -> Release:
+    """An overlay row. A package source never dates a release: older overlays stored the day of the scan as
+    its release date, which is ignored here."""
+    date = None if r.source in HOST_SOURCES else r.date
+    origin = f"{r.source} (refreshed {r.learned})" if date and r.learned else ""
+    return Release(
+        r.engine, canonical(r.engine, r.version), date, r.name, tuple(r.kb), r.source, date_source=origin
+    )
+
+
 @functools.lru_cache(maxsize=4)
 def _shipped(data_dir: Path) -> tuple[tuple[Release, ...], tuple[MajorInfo, ...]]:
     releases: list[Release] = []
@@ -349,10 +395,7 @@ def load_catalog(home: Path | None = None, data_dir: Path | None = None) -> Cata
     releases, majors = _shipped(Path(data_dir or DATA_DIR))
     overlay = store.read_overlay(home)
     canary = store.read_canary(home)
-    learned = [
-        Release(r.engine, canonical(r.engine, r.version), r.date, r.name, tuple(r.kb), r.source)
-        for r in overlay.releases
-    ]
+    learned = [_learned(r) for r in overlay.releases]
     learned_majors = [
         MajorInfo(
             m.engine,

@@ -1,8 +1,10 @@
 """Refresh the catalog after its snapshot: from an endoflife.date-style HTTP API or from package sources.
 
 Both paths validate everything first and then write the overlay atomically, so malformed source data is a
-``ConfigError`` and the catalog is left exactly as it was. Versions already known are never overwritten:
-the shipped data has better dates than "latest of a cycle" or "seen in apt on day X".
+``ConfigError`` and the catalog is left exactly as it was. A dated version is never overwritten: the shipped
+data has better dates than "latest of a cycle". A package source only says a version is installable, so a
+version learned from a host has no release date ("seen on host, date unknown"); a later refresh that knows
+its date fills it in.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from dbpatch.errors import ConfigError, PatchError
 from dbpatch.models import Engine
 from tasks.catalog import store
-from tasks.catalog.catalog import load_catalog
+from tasks.catalog.catalog import HOST_SOURCES, load_catalog
 from tasks.catalog.versions import VersionError, canonical, major_of, parse_major
 from tasks.host.packages import parse_apt_madison, parse_dnf_list
 
@@ -30,7 +32,7 @@ ENDOFLIFE_PRODUCTS = {
     Engine.MONGODB: "mongodb",
     Engine.SQLSERVER: "mssqlserver",
 }
-PACKAGE_SOURCES = ("apt", "dnf", "lab")
+PACKAGE_SOURCES = HOST_SOURCES
 MAX_BYTES = 8 * 1024 * 1024
 
 
@@ -194,7 +196,7 @@ def parse_endoflife(
                 store.OverlayRelease(
                     engine=engine,
                     version=canonical(engine, text),
-                    date=latest_date or learned,
+                    date=latest_date,  # None when the API gives none: never the day we asked
                     source=source,
                     name=name.strip() or None,
                     learned=learned,
@@ -243,7 +245,8 @@ def learn_installable(
     learned: dt.date | None = None,
     home: Path | None = None,
 ) -> RefreshResult:
-    """Add versions a host's package source can install (source 'apt', 'dnf' or 'lab'), dated the day learned."""
+    """Add versions a host's package source can install (source 'apt', 'dnf' or 'lab'): no release date (a
+    package source does not know it), ``learned`` records the day. Versions already known are left alone."""
     if source not in PACKAGE_SOURCES:
         raise ConfigError(f"package source {source!r}: must be one of {', '.join(PACKAGE_SOURCES)}")
     engine = Engine(engine)
@@ -253,7 +256,7 @@ def learn_installable(
         try:
             rows.append(
                 store.OverlayRelease(
-                    engine=engine, version=canonical(engine, v), date=learned, source=source, learned=learned
+                    engine=engine, version=canonical(engine, v), date=None, source=source, learned=learned
                 )
             )
         except VersionError:
@@ -288,14 +291,25 @@ def apply(
     source: str,
     home: Path | None = None,
 ) -> RefreshResult:
-    """Merge validated rows into the overlay: unknown versions are added, changed support dates replace old ones."""
+    """Merge validated rows into the overlay: unknown versions are added, a date fills in an overlay version that
+    had none (learned from a host), changed support dates replace old ones. A known date is never changed."""
     catalog = load_catalog(home)  # also validates the current overlay before we touch it
     overlay = store.read_overlay(home)
     new_rows, added = list(overlay.releases), []
     for r in releases:
-        if catalog.release(r.engine, r.version) is None and (r.engine, r.version) not in added:
+        known = catalog.release(r.engine, r.version)
+        if (r.engine, r.version) in added:
+            continue
+        if known is None:
             new_rows.append(r)
             added.append((r.engine, r.version))
+        elif known.date is None and r.date is not None:
+            undated = [
+                i for i, o in enumerate(new_rows) if o.engine is r.engine and o.version == known.version
+            ]
+            if undated:  # an overlay row (shipped rows win in the catalog and are never replaced)
+                new_rows[undated[0]] = r
+                added.append((r.engine, r.version))
     new_majors = {(m.engine, m.major): m for m in overlay.majors}
     updated = []
     for m in majors:

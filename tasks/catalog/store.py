@@ -35,7 +35,9 @@ class OverlayRelease(StrictModel):
 
     engine: Engine = Field(description="Database engine.")
     version: str = Field(description="Upstream version or SQL Server build.")
-    date: dt.date | None = Field(default=None, description="Release date, or the date dbpatch learned of it.")
+    date: dt.date | None = Field(
+        default=None, description="Release date from a dated source; empty when unknown (seen on a host)."
+    )
     source: str = Field(description="Where it was learned: endoflife.date host, apt, dnf, lab.")
     name: str | None = Field(default=None, description="SQL Server servicing level, e.g. CU27.")
     kb: list[str] = Field(default_factory=list, description="SQL Server KB numbers.")

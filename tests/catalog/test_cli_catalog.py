@@ -39,10 +39,13 @@ def test_approved_prints_the_version_and_json(capsys, policy):
         "major": "16.0",
         "approved": "16.0.4265.3",
         "release_date": "2026-07-16",
-        "source": "KB321185",
-        "name": "CU26",
+        "release_date_source": "Microsoft KB321185 version history (2026-08-10)",
+        "servicing_level": "CU26",
+        "kb": ["KB5093420"],
         "as_of": "2026-08-01",
     }
+    # the name of Microsoft's version-history article is never shown as if it were the build's KB
+    assert "KB321185" not in json.dumps(json.loads(out)["kb"]) and '"source"' not in out
 
 
 def test_approved_with_nothing_approved_exits_1(capsys, policy):
@@ -158,6 +161,18 @@ def test_catalog_show_learn_and_canary(capsys, policy, home, tmp_path):
     code, out, _ = run(capsys, "catalog", "show", "postgresql", "15", "--json", "--on", "2026-11-24")
     rows = json.loads(out)
     assert rows[-1]["version"] == "15.19" and rows[-1]["approved"] is True
+    assert set(rows[-1]) == {
+        "version",
+        "release_date",
+        "release_date_source",
+        "servicing_level",
+        "kb",
+        "approved",
+    }
+    assert (rows[-1]["release_date"], rows[-1]["release_date_source"]) == (
+        "2026-08-10",
+        "endoflife.date release data (git tag date)",
+    )
     madison = tmp_path / "madison.txt"
     madison.write_text(
         "postgresql-15 | 15.21-0+deb12u1 | http://deb.debian.org/debian bookworm/main amd64 Packages\n"
@@ -177,6 +192,27 @@ def test_catalog_show_learn_and_canary(capsys, policy, home, tmp_path):
         "2026-11-24",
     )
     assert code == 0 and "added postgresql 15.21" in out
+    code, out, _ = run(capsys, "catalog", "show", "postgresql", "15")
+    assert out.splitlines()[0].split() == [
+        "version",
+        "released",
+        "approved",
+        "where",
+        "the",
+        "date",
+        "comes",
+        "from",
+    ]
+    assert out.splitlines()[-1].split() == [
+        "15.21",
+        "unknown",
+        "seen",
+        "on",
+        "host",
+        "(apt),",
+        "date",
+        "unknown",
+    ]
     assert run(capsys, "catalog", "canary", "postgresql", "15.21", "--on", "2026-11-25")[0] == 0
     assert (home / "catalog" / "canary-validated.json").exists()
 

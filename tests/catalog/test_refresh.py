@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 
 import pytest
@@ -190,8 +191,47 @@ def test_learn_from_apt_madison(home):
     result = learn_installable(PG, versions, "apt", learned=learned, home=home)
     assert result.added == ((PG, "15.20"),)  # 15.19 is already in the catalog
     r = load_catalog(home).release(PG, "15.20")
-    assert (r.source, r.date) == ("apt", learned)
+    assert (r.source, r.date, r.dated_by) == ("apt", None, "seen on host (apt), date unknown")
     assert load_catalog(home).release(PG, "15.19").source == "endoflife.date"  # shipped data kept
+    stored = json.loads((home / "catalog" / "releases.json").read_text())["releases"]
+    assert [(x["version"], x["date"], x["learned"]) for x in stored] == [("15.20", None, "2026-11-20")]
+
+
+def test_learning_from_hosts_never_dates_or_redates_a_release(home, fake_api, make_policy):
+    """Learning 15.20 from a host on 2026-12-02 leaves "approved as of 2026-11-24" as it was before learning."""
+    policy = make_policy({"postgresql": {"15": {"approved": ["15.20"]}}})
+    before = approved_release(policy, load_catalog(home), PG, "15", TODAY)
+    assert (before.version, before.date, before.source) == ("15.20", None, "policy")
+    learn_installable(PG, ["15.19", "15.20"], "lab", learned=dt.date(2026, 12, 2), home=home)
+    after = approved_release(policy, load_catalog(home), PG, "15", TODAY)
+    assert (after.version, after.date) == ("15.20", None)
+    assert load_catalog(home).release(PG, "15.19").date == dt.date(
+        2026, 8, 10
+    )  # a dated release is untouched
+    # a refresh that knows the date fills it in; a later host scan does not take it away
+    fake_api.routes["/api/postgresql.json"] = (200, PG_CYCLES)
+    assert (PG, "15.20") in refresh_from_endoflife(fake_api.url, [PG], home=home, learned=TODAY).added
+    learn_installable(PG, ["15.20"], "lab", learned=dt.date(2026, 12, 3), home=home)
+    dated = load_catalog(home).release(PG, "15.20")
+    assert (dated.date, dated.source) == (dt.date(2026, 11, 13), "127.0.0.1")
+
+
+def test_an_overlay_with_a_host_scan_day_as_release_date_is_read_without_it(home, make_policy):
+    """Overlays written before this fix stored the scan day as the release date of host-learned versions."""
+    path = home / "catalog" / "releases.json"
+    path.parent.mkdir(parents=True)
+    row = {"engine": "postgresql", "version": "15.20", "date": "2026-12-02", "source": "lab"}
+    path.write_text(json.dumps({"format": 1, "releases": [row]}))
+    policy = make_policy({"postgresql": {"15": {"approved": ["15.20"]}}})
+    assert approved_release(policy, load_catalog(home), PG, "15", TODAY).version == "15.20"
+
+
+def test_approval_by_age_ignores_versions_without_a_date(home, make_policy):
+    learn_installable(PG, ["15.20"], "lab", learned=dt.date(2026, 8, 1), home=home)
+    aged = make_policy({"postgresql": {"15": {"approve_after_days": 7}}})
+    assert approved_release(aged, load_catalog(home), PG, "15", dt.date(2027, 6, 1)).version == "15.19"
+    listed = make_policy({"postgresql": {"15": {"approve_after_days": 7, "approved": ["15.20"]}}})
+    assert approved_release(listed, load_catalog(home), PG, "15", dt.date(2027, 6, 1)).version == "15.20"
 
 
 def test_learn_from_dnf_and_lab(home):
