@@ -16,7 +16,7 @@ from dbpatch.errors import TargetUnreachable
 from dbpatch.models import Engine, Target, load_inventory
 from tasks.facts import NodeFacts
 from tasks.postgres.facts import attach_primary_view
-from tasks.scan import collect_facts
+from tasks.scan import collect_facts, with_address
 
 
 def _settle(future, target: Target) -> NodeFacts:
@@ -24,7 +24,8 @@ def _settle(future, target: Target) -> NodeFacts:
     try:
         return future.result()
     except TargetUnreachable as exc:
-        return NodeFacts.unreachable(target, exc.reason)
+        facts = NodeFacts.unreachable(target, exc.reason)
+        return with_address(target, facts) if target.engine is Engine.MONGODB else facts
 
 
 def scan_targets(targets: list[Target], max_workers: int) -> list[NodeFacts]:

@@ -21,6 +21,7 @@ h1{font-size:1.4rem;margin-bottom:.2rem} .meta{color:#57606a;margin-bottom:1rem}
 table{border-collapse:collapse;font-size:.9rem} th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}
 th{background:#f6f8fa} td.s-compliant{background:#dafbe1} td.s-behind,td.s-failed,td.s-rolled_back{background:#ffebe9}
 td.s-unreachable,td.s-eol,td.s-rejected{background:#ffd8d3} td.s-ahead,td.s-unapproved,td.s-skipped{background:#fff8c5}
+td.s-healthy{background:#dafbe1} td.s-unhealthy{background:#ffd8d3} td.s-unknown,td.s-not_supported{background:#fff8c5}
 pre{background:#f6f8fa;padding:.6rem}
 """
 
@@ -109,7 +110,7 @@ def _table(df: pd.DataFrame, status_column: str | None) -> str:
     for rec in records(df):
         cells = []
         for col, val in rec.items():
-            cls = f' class="s-{html.escape(str(val))}"' if col == status_column else ""
+            cls = f' class="s-{html.escape(str(val))}"' if col in (status_column, "health") else ""
             cells.append(f"<td{cls}>{html.escape(str(val))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -53,6 +53,7 @@ class NodeFacts:
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific (FCV, oplog window, system id…)
     simulated: bool = False
     collected_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    supported: bool = True  # False: dbpatch cannot read this engine yet (never contacted; not unreachable)
 
     @classmethod
     def unreachable(cls, target: Target, reason: str) -> NodeFacts:
@@ -64,6 +65,20 @@ class NodeFacts:
             reachable=False,
             error=f"unreachable: {reason}",
             simulated="simulated" in target.tags,
+        )
+
+    @classmethod
+    def not_supported(cls, target: Target, reason: str) -> NodeFacts:
+        """A target dbpatch cannot read yet: never contacted, so neither reachable nor unreachable."""
+        return cls(
+            target=target.name,
+            engine=target.engine,
+            cluster=target.cluster_name,
+            environment=target.environment,
+            reachable=False,
+            error=f"not supported: {reason}",
+            simulated="simulated" in target.tags,
+            supported=False,
         )
 
     def to_record(self) -> dict[str, Any]:

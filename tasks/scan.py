@@ -6,7 +6,7 @@ from prefect import task
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from dbpatch.errors import TargetUnreachable
+from dbpatch.errors import NotSupported, TargetUnreachable
 from dbpatch.models import Engine, Target
 from tasks.facts import NodeFacts
 from tasks.postgres.driver import TRANSIENT
@@ -27,7 +27,19 @@ def _is_transient(task: object, task_run: TaskRun, state: State) -> bool:
 
 
 def read_node_facts(target: Target) -> NodeFacts:
-    """Dispatch to the engine's fact reader; unreachable is returned as a fact, not raised."""
+    """Dispatch to the engine's fact reader; unreachable and not supported are returned as facts, not raised."""
+    if target.engine is Engine.MONGODB:
+        return with_address(target, _read(target))
+    return _read(target)
+
+
+def with_address(target: Target, facts: NodeFacts) -> NodeFacts:
+    """A MongoDB member's ``host:port``, so the set's view (which names members so) matches an unreachable one."""
+    facts.extra.setdefault("address", f"{target.host}:{target.port}")
+    return facts
+
+
+def _read(target: Target) -> NodeFacts:
     try:
         if target.engine is Engine.POSTGRESQL:
             from tasks.credentials import postgres_credentials
@@ -38,7 +50,9 @@ def read_node_facts(target: Target) -> NodeFacts:
             from tasks.mongodb.scan import read_node_facts as read_mongo
 
             return read_mongo(target)
-        return NodeFacts.unreachable(target, f"{target.engine.value} scanning is not implemented yet")
+        return NodeFacts.not_supported(target, f"{target.engine.value} scanning is not built yet")
+    except NotSupported as exc:
+        return NodeFacts.not_supported(target, str(exc))
     except TargetUnreachable as exc:
         if exc.reason in TRANSIENT:
             raise TransientUnreachable(exc.target, exc.reason) from None

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from blocks.postgres import PostgresCredentials
@@ -121,9 +122,91 @@ def test_the_catalog_learns_15_20_from_the_hosts_package_source(lab, monkeypatch
     assert load_catalog().release(Engine.POSTGRESQL, "15.20") is None  # the shipped snapshot stops in August
     sentences = learn_from_hosts(str(lab.inventory_path))
     learned = load_catalog().release(Engine.POSTGRESQL, "15.20")
-    assert learned is not None and learned.source == "lab" and learned.date == dt.date.today()
+    assert learned is not None and learned.source == "lab" and learned.date is None  # installable, not dated
+    assert learned.dated_by == "seen on host (lab), date unknown"
     assert any(s.startswith("postgresql (lab):") for s in sentences)
     assert (
         learn_from_hosts(str(lab.inventory_path))
         and load_catalog().release(Engine.POSTGRESQL, "15.20") == learned
     )
+
+
+@pytest.fixture
+def cluster_lab(make_lab, lab):
+    """A fresh primary + standby (pt-1, pt-2) to break; the session lab's credentials block is put back after."""
+    from tests.patching.conftest import CLUSTER
+
+    yield make_lab(topology=CLUSTER)
+    lab.save_blocks()
+
+
+def test_a_stopped_standby_makes_its_cluster_unhealthy(cluster_lab, capsys):
+    lab = cluster_lab
+    lab.node("pt-2").stop()
+    result = drift_report(str(lab.inventory_path), str(lab.policy_path), on=TODAY)
+    rows = rows_by_target(result)
+    assert result.health["pt"].status.value == "unhealthy"
+    assert {r["health"] for r in rows.values()} == {"unhealthy"}
+    assert rows["pt-1"]["health_detail"] == "unhealthy: pt-2: unreachable: connection refused"
+    assert rows["pt-2"]["version"] == "unknown (stopped)" and rows["pt-2"]["status"] == "unreachable"
+    assert result.non_compliant == 2
+    # in every output: no nan/None, the health column and its reason in the CSV, the HTML and the artifact
+    csv = result.csv.read_text()
+    assert "health,releases_behind" in csv.splitlines()[0] and "pt-2: unreachable: connection refused" in csv
+    assert not [w for w in ("nan", "None") if w in csv or w in result.html.read_text()]
+    assert '<td class="s-unhealthy">unhealthy</td>' in result.html.read_text()
+    table = asyncio.run(_artifact_table("drift-report"))
+    assert {r["target"]: r["health"] for r in table} == {"pt-1": "unhealthy", "pt-2": "unhealthy"}
+    args = [
+        "report",
+        "--inventory",
+        str(lab.inventory_path),
+        "--policy",
+        str(lab.policy_path),
+        "--fail-on-drift",
+    ]
+    assert main([*args, "--on", "2026-11-24"]) == 1
+    assert "nan" not in capsys.readouterr().out
+
+
+def test_two_primaries_make_their_cluster_unhealthy_even_when_compliant(cluster_lab):
+    import psycopg
+
+    lab = cluster_lab
+    standby = lab.node("pt-2")
+    with psycopg.connect(
+        host="127.0.0.1", port=standby.port, user="postgres", password=lab.password(), dbname="postgres"
+    ) as conn:
+        assert conn.execute("select pg_promote(true, 60)").fetchone() == (True,)
+    on = dt.date(2026, 11, 24)
+    result = drift_report(str(lab.inventory_path), str(lab.policy_path), on=on)
+    rows = rows_by_target(result)
+    assert [rows[t]["role"] for t in ("pt-1", "pt-2")] == ["primary", "primary"]
+    assert {r["health_detail"] for r in rows.values()} == {"unhealthy: 2 primaries: pt-1, pt-2"}
+    assert result.non_compliant == 2
+    # a version verdict of compliant does not hide it: 15.18 within max_behind 5 is still not compliant overall
+    policy = yaml.safe_load(lab.policy_path.read_text())
+    policy["baselines"]["postgresql"]["15"]["max_behind"] = 5
+    lenient = lab.policy_path.with_name("lenient.yaml")
+    lenient.write_text(yaml.safe_dump(policy))
+    result = drift_report(str(lab.inventory_path), str(lenient), on=on)
+    assert {r["status"] for r in result.rows} == {"compliant"} and result.non_compliant == 2
+    with pytest.raises(DriftFound, match="2 of 2 targets are not compliant"):
+        drift_report(str(lab.inventory_path), str(lenient), on=on, fail_on_drift=True)
+
+
+async def _artifact_table(key: str) -> list[dict]:
+    import json
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    data = found[0].data
+    return list(json.loads(data) if isinstance(data, str) else data or [])
