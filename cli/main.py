@@ -38,15 +38,25 @@ def _add_files(p: argparse.ArgumentParser, policy: bool = True) -> None:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[str, str | None]:
+    """Validate the files and the parameters of a command before any flow starts (bad input: exit 2)."""
     from dbpatch.models import load_inventory, load_policy
 
     inventory = args.inventory or _default("inventory.yaml")
-    load_inventory(inventory)
+    loaded = load_inventory(inventory)
     policy = None
     if hasattr(args, "policy"):  # commands that take a policy validate it too
         policy = args.policy or _default("policy.yaml")
         load_policy(policy)
+    if getattr(args, "targets", None) is not None:
+        check_targets(loaded, args.targets)
     return inventory, policy
+
+
+def check_targets(inventory, names: list[str]) -> None:
+    """``--targets``: at least one name, each a target or cluster of the inventory (else one line, exit 2)."""
+    if not names:
+        raise ConfigError("parameters: targets: name at least one target or cluster (omit --targets for all)")
+    inventory.select(names)
 
 
 # --- commands ----------------------------------------------------------------------------------------------
@@ -126,8 +136,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     inventory, policy = _inputs(args)
+    assert policy is not None
+    for line in _catalog_warnings(policy):
+        print(line, file=sys.stderr)
     print(f"ok: {inventory}\nok: {policy}")
     return 0
+
+
+def _catalog_warnings(policy_path: str) -> list[str]:
+    """Approved or rejected versions the release catalog does not know (a typo, or newer than the catalog)."""
+    from dbpatch.models import load_policy
+    from tasks.catalog.catalog import load_catalog
+
+    try:
+        catalog = load_catalog()
+    except ConfigError as exc:
+        return [f"warning: catalog not checked: {exc.problems[0]}"]
+    out = []
+    for engine, majors in load_policy(policy_path).baselines.items():
+        for major, baseline in majors.items():
+            for field in ("approved", "rejected"):
+                for i, version in enumerate(getattr(baseline, field)):
+                    if catalog.release(engine, version) is None:
+                        out.append(
+                            f"warning: {Path(policy_path).name}: baselines.{engine.value}.{major}.{field}[{i}]: "
+                            f"{version} is not in the release catalog (refresh it: dbpatch catalog refresh)"
+                        )
+    return out
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -37,7 +37,35 @@ def parameters(args: argparse.Namespace):
     return params
 
 
+def check_parameters(args: argparse.Namespace) -> None:
+    """Parameters a flow would only refuse once it runs: refused here, before any flow starts (exit 2)."""
+    from dbpatch import rules
+    from tasks.cycle import CycleState
+
+    problems = []
+    if getattr(args, "targets", None) == []:
+        problems.append("parameters: targets: name at least one target or cluster (omit --targets for all)")
+    for name, check in (("on", rules.date), ("cycle_id", rules.cycle_id), ("max_errors", rules.max_errors)):
+        value = getattr(args, name, None)
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as exc:
+            problems.append(f"parameters: {name}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    if (
+        getattr(args, "phase", None) == "waves"
+        and args.cycle_id
+        and not CycleState.path(args.cycle_id).is_file()
+    ):
+        raise ConfigError(
+            f"parameters: cycle_id: no cycle {args.cycle_id!r} in {CycleState.path(args.cycle_id).parent}"
+        )
+
+
 def cmd_patch(args: argparse.Namespace) -> int:
+    check_parameters(args)
     params = parameters(args)
     from flows.patch_wave import patch_wave
 
@@ -85,6 +113,7 @@ def register(sub) -> None:
 
 
 def cmd_cycle(args: argparse.Namespace) -> int:
+    check_parameters(args)
     inventory = args.inventory or str(paths.lab() / "inventory.yaml")
     policy = args.policy or str(paths.lab() / "policy.yaml")
     load_inventory(inventory)

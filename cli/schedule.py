@@ -10,12 +10,11 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from dbpatch import paths
 from dbpatch.errors import ConfigError
 from dbpatch.models import MaintenanceWindow, Policy, load_policy
-from tasks.schedule.calendar import human_duration, wave_plan, window_instances
+from tasks.schedule.calendar import human_duration, upcoming, wave_plan
 from tasks.schedule.ics import write_ics
 
 MAX_COUNT = 120
@@ -48,10 +47,10 @@ def run_calendar(args: argparse.Namespace) -> int:
         after_day = _day(args.after) if args.after else None
         policy_path = args.policy or paths.lab() / "policy.yaml"
         policy = load_policy(policy_path)
-        text = render(policy, policy_path, count, after_day)
+        now = dt.datetime.now(dt.UTC)  # the CLI is where the wall clock is read
+        text = render(policy, policy_path, count, after_day, now)
         if args.ics:
-            first = min((_after(w, after_day) for w in policy.windows), default=_after(None, after_day))
-            events = write_ics(policy, args.ics, first, count)
+            events = write_ics(policy, args.ics, now, count, after_day)
             text += f"\nwrote {events} events to {args.ics}"
     except ConfigError as exc:
         for line in exc.problems:
@@ -64,8 +63,11 @@ def run_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(policy: Policy, source: Path, count: int, after_day: dt.date | None) -> str:
-    """The report as text: plan and blackouts, then each window with its next ``count`` instances."""
+def render(
+    policy: Policy, source: Path, count: int, after_day: dt.date | None, now: dt.datetime | None = None
+) -> str:
+    """The report as text: plan and blackouts, then each window with its next ``count`` instances (the same
+    instances the ``.ics`` export holds: ``calendar.upcoming``)."""
     lines = [f"policy {source}: next {count} cycles per window", f"plan: {wave_plan(policy)}"]
     short = [w for w in policy.windows if policy.canary.bake_hours >= w.duration_hours - w.cutoff_hours]
     if policy.canary.count and short:
@@ -78,9 +80,8 @@ def render(policy: Policy, source: Path, count: int, after_day: dt.date | None) 
         lines.append(f"blackout: {b.name} {b.start}..{b.end} ({b.action})")
     if not policy.windows:
         lines.append("no maintenance windows defined: nothing is patched automatically")
-    for window in policy.windows:
+    for window, instances in upcoming(policy, after_day, now or dt.datetime.now(dt.UTC), count):
         lines += ["", _heading(window)]
-        instances = window_instances(window, policy.blackouts, _after(window, after_day), count)
         lines += [f"  {i.describe()}" for i in instances] or ["  (the rule has no further dates)"]
     return "\n".join(lines)
 
@@ -108,14 +109,6 @@ def _heading(window: MaintenanceWindow) -> str:
 
 def _usable(window: MaintenanceWindow) -> dt.timedelta:
     return dt.timedelta(hours=max(0.0, window.duration_hours - window.cutoff_hours))
-
-
-def _after(window: MaintenanceWindow | None, day: dt.date | None) -> dt.datetime:
-    """Midnight of ``day`` in the window's timezone, or now (the CLI is where the wall clock is read)."""
-    tz = ZoneInfo(window.timezone) if window else dt.UTC
-    if day is None:
-        return dt.datetime.now(tz)
-    return dt.datetime.combine(day, dt.time(), tzinfo=tz)
 
 
 def _day(text: str) -> dt.date:

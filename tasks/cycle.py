@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbpatch import paths
+from dbpatch import paths, rules
 from dbpatch.errors import ConfigError
 from dbpatch.models import Inventory, Policy, Thresholds
 from tasks.facts import NodeFacts, Role
@@ -134,24 +134,39 @@ class CycleState:
     failed: bool = False
     report: str | None = None
 
+    def __post_init__(self) -> None:
+        self.path(self.cycle_id)  # refuses an id that is not a name before anything runs or is written
+
     @classmethod
     def new(cls, cycle_id: str) -> CycleState:
         return cls(cycle_id=cycle_id, started=dt.datetime.now(dt.UTC))
 
     @staticmethod
     def path(cycle_id: str) -> Path:
+        """``<home>/state/cycles/<id>.json``; an id that is not a name (``../x``, ``/abs``) is refused."""
+        try:
+            rules.cycle_id(cycle_id)
+        except ValueError as exc:
+            raise ConfigError(f"parameters: cycle_id: {exc}") from None
         return paths.home() / "state" / "cycles" / f"{cycle_id}.json"
 
     @classmethod
     def load(cls, cycle_id: str) -> CycleState:
         path = cls.path(cycle_id)
-        if not path.exists():
+        if not path.is_file():
             raise ConfigError(f"parameters: cycle_id: no cycle {cycle_id!r} in {path.parent}")
-        data = json.loads(path.read_text())
-        for key in ("started", "canary_finished", "bake_until", "resume_at"):
-            if data.get(key):
-                data[key] = dt.datetime.fromisoformat(data[key])
-        return cls(**data)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("cycle_id") != cycle_id:
+                raise ValueError("not this cycle's state")
+            for key in ("started", "canary_finished", "bake_until", "resume_at"):
+                if data.get(key):
+                    data[key] = dt.datetime.fromisoformat(data[key])
+            return cls(**data)
+        except (ValueError, TypeError, AttributeError, OSError) as exc:
+            raise ConfigError(
+                f"{path}: not a valid cycle state ({type(exc).__name__}: {exc})"[:300]
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=str))

@@ -12,15 +12,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
-
+from dbpatch import rules
 from dbpatch.errors import ConfigError
 from dbpatch.models import Blackout, MaintenanceWindow, Policy
 
 UTC = dt.UTC
 SATURDAY = 5  # date.weekday()
-# Rules are expanded from the same anchor Prefect's RRuleSchedule uses, so INTERVAL>1 rules agree with it.
-RRULE_ANCHOR = dt.date(2020, 1, 1)
+RRULE_ANCHOR = rules.RRULE_ANCHOR  # the anchor Prefect's RRuleSchedule uses, so INTERVAL>1 rules agree
 
 
 def third_saturday(year: int, month: int) -> dt.date:
@@ -176,6 +174,20 @@ def window_instances(
     return out
 
 
+def upcoming(
+    policy: Policy, after_day: dt.date | None, now: dt.datetime, count: int
+) -> list[tuple[MaintenanceWindow, list[WindowInstance]]]:
+    """Every window with its next ``count`` instances, as the calendar text and the ``.ics`` both list them:
+    from midnight of ``after_day`` in each window's own timezone, or from ``now``."""
+    _require_aware(now, "now")
+    out = []
+    for window in policy.windows:
+        tz = ZoneInfo(window.timezone)
+        start = now if after_day is None else dt.datetime.combine(after_day, dt.time(), tzinfo=tz)
+        out.append((window, window_instances(window, policy.blackouts, start, count)))
+    return out
+
+
 def next_open(instances: Iterable[WindowInstance], now: dt.datetime) -> WindowInstance | None:
     """The first instance that is not skipped and starts after ``now`` (where deferred work goes)."""
     return next((i for i in instances if not i.skipped and _utc(i.start) > _utc(now)), None)
@@ -223,14 +235,10 @@ def _instance(
 
 def _rule_days(window: MaintenanceWindow, since: dt.datetime) -> Iterator[dt.date]:
     """Distinct local dates the window's RRULE yields on or after the naive local ``since``."""
-    if "DTSTART" in window.rrule.upper():
-        raise ConfigError(f"window {window.name}: rrule must not set DTSTART (start and timezone set it)")
-    anchor = dt.datetime.combine(RRULE_ANCHOR, window.start.replace(tzinfo=None))
-    try:
-        rule = rrulestr(window.rrule, dtstart=anchor)
-    except (ValueError, TypeError) as exc:
-        reason = "UNTIL must be a local date or time (no Z)" if "UNTIL" in str(exc) else str(exc)
-        raise ConfigError(f"window {window.name}: rrule {window.rrule!r}: {reason}") from None
+    try:  # the model refuses a bad rule at load; this guards windows built without validation
+        rule = rules.parse_rrule(window.rrule, window.start)
+    except ValueError as exc:
+        raise ConfigError(f"window {window.name}: rrule: {exc}") from None
     last: dt.date | None = None
     for occurrence in rule.xafter(since, inc=True):
         if occurrence.date() != last:

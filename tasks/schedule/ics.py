@@ -14,7 +14,7 @@ from pathlib import Path
 from icalendar import Calendar, Event
 
 from dbpatch.models import Policy
-from tasks.schedule.calendar import WindowInstance, clock, wave_plan, window_instances
+from tasks.schedule.calendar import WindowInstance, clock, upcoming, wave_plan
 
 PRODID = "-//dbpatch//patch calendar//EN"
 UID_DOMAIN = "dbpatch"
@@ -22,28 +22,36 @@ YEAR = dt.timedelta(days=366)
 
 
 def build_calendar(
-    policy: Policy, after: dt.datetime, count: int, stamp: dt.datetime | None = None
+    policy: Policy,
+    after: dt.datetime,
+    count: int,
+    stamp: dt.datetime | None = None,
+    after_day: dt.date | None = None,
 ) -> Calendar:
-    """A calendar with the next ``count`` instances of every window. ``stamp`` (DTSTAMP) defaults to ``after``."""
+    """A calendar with the next ``count`` instances of every window, the same ones ``dbpatch calendar`` lists
+    (``calendar.upcoming``): from ``after``, or from midnight of ``after_day`` in each window's timezone.
+    ``stamp`` (DTSTAMP) defaults to ``after``."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("x-wr-calname", "dbpatch patch cycles")
     stamp_utc = (stamp or after).astimezone(dt.UTC)
     plan = wave_plan(policy)
-    last = after.date()
-    for window in policy.windows:
-        for instance in window_instances(window, policy.blackouts, after, count):
+    first = last = after_day or after.date()
+    for _, instances in upcoming(policy, after_day, after, count):
+        for instance in instances:
             cal.add_component(_event(instance, plan, stamp_utc))
-            last = max(last, instance.end.date())
+            first, last = min(first, instance.start.date()), max(last, instance.end.date())
     # VTIMEZONE rules only for the span the events cover (the default stops in 2038).
-    cal.add_missing_timezones(first_date=after.date() - YEAR, last_date=last + YEAR)
+    cal.add_missing_timezones(first_date=first - YEAR, last_date=last + YEAR)
     return cal
 
 
-def write_ics(policy: Policy, path: str | Path, after: dt.datetime, count: int) -> int:
+def write_ics(
+    policy: Policy, path: str | Path, after: dt.datetime, count: int, after_day: dt.date | None = None
+) -> int:
     """Write the calendar to ``path`` (atomically) and return the number of events."""
-    cal = build_calendar(policy, after, count)
+    cal = build_calendar(policy, after, count, after_day=after_day)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -42,17 +42,23 @@ def test_good_files_load(tmp_path):
 BAD_INVENTORIES = {
     "missing field": (
         GOOD_TARGET.replace("    port: 5432\n", ""),
-        "inventory.yaml: targets[1].port: required field is missing",
+        "inventory.yaml: line 9: targets[1].port: required field is missing",
     ),
     "unknown engine": (
         GOOD_TARGET.replace("postgresql", "oracle"),
-        "inventory.yaml: targets[1].engine: must be one of: postgresql, mongodb or sqlserver",
+        "inventory.yaml: line 10: targets[1].engine: must be one of: postgresql, mongodb or sqlserver",
     ),
-    "bad port": (GOOD_TARGET.replace("5432", "70000"), "inventory.yaml: targets[1].port: must be 1..65535"),
-    "unknown key": (GOOD_TARGET + "    colour: red\n", "inventory.yaml: targets[1].colour: unknown key"),
+    "bad port": (
+        GOOD_TARGET.replace("5432", "70000"),
+        "inventory.yaml: line 13: targets[1].port: must be 1..65535",
+    ),
+    "unknown key": (
+        GOOD_TARGET + "    colour: red\n",
+        "inventory.yaml: line 16: targets[1].colour: unknown key",
+    ),
     "shell in host": (
         GOOD_TARGET.replace("db1.example.com", "'db1; rm -rf /'"),
-        "inventory.yaml: targets[1].host: 'db1; rm -rf /' is not a valid host name or IP address",
+        "inventory.yaml: line 12: targets[1].host: 'db1; rm -rf /' is not a valid host name or IP address",
     ),
 }
 
@@ -103,13 +109,13 @@ def test_policy_errors_name_the_field(tmp_path, capsys):
     )
     lines = capsys.readouterr().err.strip().splitlines()
     assert (
-        "policy.yaml: baselines.postgresql.15.approved[0]: '15.20; rm -rf /' is not a valid version (digits and dots, e.g. 15.20)"
+        "policy.yaml: line 3: baselines.postgresql.15.approved[0]: '15.20; rm -rf /' is not a valid version (digits and dots, e.g. 15.20)"
         in lines
     )
-    assert "policy.yaml: baselines.postgresql.15.approve_after_days: must be 0..3650" in lines
-    assert "policy.yaml: thresholds.max_lag_bytes: must be a whole number" in lines
-    assert "policy.yaml: thresholds.surprise: unknown key" in lines
-    assert "policy.yaml: windows[0].timezone: unknown IANA timezone 'Mars/Olympus'" in lines
+    assert "policy.yaml: line 3: baselines.postgresql.15.approve_after_days: must be 0..3650" in lines
+    assert "policy.yaml: line 4: thresholds.max_lag_bytes: must be a whole number, not 'lots'" in lines
+    assert "policy.yaml: line 4: thresholds.surprise: unknown key" in lines
+    assert "policy.yaml: line 6: windows[0].timezone: unknown IANA timezone 'Mars/Olympus'" in lines
     assert len(lines) == 5
 
 
@@ -131,7 +137,7 @@ def test_ssh_access_requires_a_block(tmp_path, capsys):
         main(["validate", "--inventory", inv, "--policy", write(tmp_path, "policy.yaml", GOOD_POLICY)]) == 2
     )
     assert capsys.readouterr().err.strip() == (
-        "inventory.yaml: targets[0]: access 'ssh' needs host_access (the name of an SSH or WinRM block)"
+        "inventory.yaml: line 2: targets[0]: access 'ssh' needs host_access (the name of an SSH or WinRM block)"
     )
 
 

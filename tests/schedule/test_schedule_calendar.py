@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from dbpatch.errors import ConfigError
 from dbpatch.models import Blackout, MaintenanceWindow, Policy
@@ -182,11 +183,22 @@ def test_window_for_prefers_group_over_environment():
     assert window_for(policy, "dev", None) is None
 
 
-def test_bad_rrule_is_a_config_error_naming_the_window():
-    with pytest.raises(ConfigError, match="window prod: rrule"):
-        window_instances(_window(rrule="FREQ=SOMETIMES"), [], TODAY, 1)
+def test_bad_rrule_is_refused_when_the_window_is_built():
+    with pytest.raises(ValidationError, match="invalid 'FREQ': SOMETIMES"):
+        _window(rrule="FREQ=SOMETIMES")
+    with pytest.raises(ValidationError, match="DTSTART"):
+        _window(rrule="DTSTART:20260101T000000\nRRULE:FREQ=DAILY")
+
+
+def test_bad_rrule_in_an_unvalidated_window_is_a_config_error_naming_the_window():
+    base = _window().model_dump()
+    with pytest.raises(ConfigError, match="window prod: rrule: 'FREQ=SOMETIMES'"):
+        window_instances(
+            MaintenanceWindow.model_construct(**{**base, "rrule": "FREQ=SOMETIMES"}), [], TODAY, 1
+        )
     with pytest.raises(ConfigError, match="DTSTART"):
-        window_instances(_window(rrule="DTSTART:20260101T000000\nRRULE:FREQ=DAILY"), [], TODAY, 1)
+        bad = {**base, "rrule": "DTSTART:20260101T000000\nRRULE:FREQ=DAILY"}
+        window_instances(MaintenanceWindow.model_construct(**bad), [], TODAY, 1)
 
 
 def test_naive_after_is_refused():

@@ -97,7 +97,7 @@ def test_bad_count_and_bad_rrule_exit_2(tmp_path, capsys):
     bad = _policy(tmp_path, "windows:\n  - name: w\n    rrule: FREQ=SOMETIMES\n")
     assert main(["calendar", "--policy", str(bad), "--after", "2026-11-24"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "dbpatch calendar: window w: rrule 'FREQ=SOMETIMES': invalid 'FREQ': SOMETIMES"
+        "dbpatch calendar: policy.yaml: line 3: windows[0].rrule: 'FREQ=SOMETIMES': invalid 'FREQ': SOMETIMES"
     ]
 
 
@@ -105,5 +105,64 @@ def test_invalid_policy_prints_each_problem(tmp_path, capsys):
     bad = _policy(tmp_path, "windows:\n  - name: w\n    timezone: Mars/Olympus\n")
     assert main(["calendar", "--policy", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "policy.yaml: windows[0].timezone: unknown IANA timezone 'Mars/Olympus'" in err
+    assert "policy.yaml: line 3: windows[0].timezone: unknown IANA timezone 'Mars/Olympus'" in err
     assert "Traceback" not in err
+
+
+FAR_APART = """\
+windows:
+  - name: auckland
+    environments: [prod]
+    rrule: FREQ=WEEKLY;BYDAY=SU
+    start: "01:30"
+    duration_hours: 4
+    timezone: Pacific/Auckland
+  - name: honolulu
+    environments: [dev]
+    rrule: FREQ=WEEKLY;BYDAY=FR
+    start: "07:00"
+    duration_hours: 3
+    timezone: Pacific/Honolulu
+  - name: berlin
+    environments: [test]
+    timezone: Europe/Berlin
+"""
+
+
+def _text_instances(out: str) -> set[tuple[str, str]]:
+    found, window = set(), None
+    for line in out.splitlines():
+        if line.startswith("window "):
+            window = line.split()[1]
+        elif line.startswith("  20") and window:
+            found.add((window, " ".join(line.split()[:3])))
+    return found
+
+
+def _ics_instances(path) -> set[tuple[str, str]]:
+    cal = Calendar.from_ical(path.read_bytes())
+    return {
+        (str(e["uid"]).rsplit("-", 1)[0], f"{e['dtstart'].dt:%Y-%m-%d %a %H:%M}") for e in cal.walk("VEVENT")
+    }
+
+
+def test_text_and_ics_list_the_same_instances_across_timezones(tmp_path, capsys):
+    policy = _policy(tmp_path, FAR_APART)
+    for after in (["--after", "2026-11-28"], ["--after", "2027-03-27"], []):
+        ics = tmp_path / "cycles.ics"
+        assert main(["calendar", "--policy", str(policy), "--count", "4", "--ics", str(ics), *after]) == 0
+        text = _text_instances(capsys.readouterr().out)
+        assert len(text) == 12
+        assert text == _ics_instances(ics), after
+    # --after is midnight in each window's own timezone: Honolulu's Friday 2026-11-27 instance ended before
+    # its 2026-11-28 midnight (but after Auckland's), so neither the text nor the .ics lists it
+    ics = tmp_path / "one.ics"
+    assert (
+        main(
+            ["calendar", "--policy", str(policy), "--count", "1", "--after", "2026-11-28", "--ics", str(ics)]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "2026-12-04 Fri 07:00 HST" in out and "2026-11-29 Sun 01:30 NZDT" in out
+    assert ("honolulu", "2026-12-04 Fri 07:00") in _ics_instances(ics)
