@@ -31,7 +31,6 @@ def cmd_raise_fcv(args: argparse.Namespace) -> int:
     inventory = args.inventory or str(paths.lab() / "inventory.yaml")
     load_inventory(inventory).select([args.cluster])  # bad input fails here, before anything is contacted
     from flows.mongodb_fcv import raise_fcv
-    from tasks.mongodb.fcv import FcvOutcome
 
     run = raise_fcv(
         inventory, args.cluster, burn_in_hours=args.burn_in_hours, now=args.now, dry_run=args.dry_run
@@ -40,7 +39,7 @@ def cmd_raise_fcv(args: argparse.Namespace) -> int:
     print(f"  {run.cluster + sim:<28} {run.outcome.value:<9} {run.sentence}")
     for c in run.checks:
         print(f"      check {'ok  ' if c.ok else 'FAIL'} {c.name:<22} {c.sentence}")
-    return 0 if run.outcome in (FcvOutcome.RAISED, FcvOutcome.NOOP, FcvOutcome.PLANNED) else 1
+    return 0 if run.ok else 1  # a failed or blocking check is never exit 0
 
 
 def register(sub) -> None:

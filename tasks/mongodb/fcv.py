@@ -23,8 +23,8 @@ DEFAULT_BURN_IN_HOURS = 168.0
 
 class FcvOutcome(StrEnum):
     RAISED = "raised"
-    NOOP = "noop"  # FCV already matches the binaries
-    REFUSED = "refused"  # a condition is not met; nothing changed
+    NOOP = "noop"  # FCV already matches the binaries and every check passed
+    REFUSED = "refused"  # a check failed; nothing changed
     FAILED = "failed"
     PLANNED = "planned"  # dry run
 
@@ -41,6 +41,13 @@ class FcvRun:
     fcv_after: str | None = None
     checks: list[CheckResult] = field(default_factory=list)
     simulated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Raised, nothing to do, or (dry run) would raise, and no check failed: the command exits 0."""
+        return self.outcome in (FcvOutcome.RAISED, FcvOutcome.NOOP, FcvOutcome.PLANNED) and all(
+            c.ok for c in self.checks
+        )
 
 
 def _check(
@@ -78,7 +85,8 @@ def _gate(
             )
         except NotSupported as exc:
             results.append(_check(cluster, "fcv_step", False, fcv, series, f"{cluster}: {exc}"))
-    results.append(_burn_in(cluster, series, burn_in_hours, now))
+    if fcv != series:  # the burn-in guards a raise; with nothing to raise it is no check at all
+        results.append(_burn_in(cluster, series, burn_in_hours, now))
     return results, series
 
 
@@ -108,12 +116,19 @@ def raise_fcv(cluster: str, nodes: list[MongoNode], *, burn_in_hours: float = DE
         facts = [n.read() for n in nodes]
         run.fcv_before = run.fcv_after = set_fcv(facts)
         run.checks, run.series = _gate(cluster, facts, burn_in_hours, now)
-        if run.series and run.fcv_before == run.series and all(f.reachable for f in facts):
+        failed = [c for c in run.checks if not c.ok]
+        already = bool(run.series) and run.fcv_before == run.series
+        if already and not failed and all(f.reachable for f in facts):
             run.outcome, run.sentence = FcvOutcome.NOOP, f"featureCompatibilityVersion already {run.series}"
             return run
-        failed = [c for c in run.checks if not c.ok]
         if failed or run.series is None:
-            run.sentence = "refused, nothing changed: " + "; ".join(c.sentence for c in failed)
+            why = "; ".join(c.sentence for c in failed) or "the binaries' series could not be read"
+            head = (
+                f"featureCompatibilityVersion already {run.series}, but"
+                if already
+                else "refused, nothing changed:"
+            )
+            run.sentence = f"{head} {why}"
             return run
         primary = next(n for n, f in zip(nodes, facts, strict=True) if f.state is MemberState.PRIMARY)
         command = f"setFeatureCompatibilityVersion {run.series}" + (
