@@ -65,5 +65,6 @@ def test_drift_report_shows_the_simulated_sets_health(mongo_lab: Lab) -> None:
     status, detail = health()
     assert status == "unhealthy" and "is 120s behind the primary (limit 10s)" in detail
     stop(mongo_lab, 2)
+    assert mongo_lab.mongo
     status, detail = health()
     assert status == "unhealthy" and "not healthy:" in detail and f":{mongo_lab.mongo.ports[2]} (" in detail
