@@ -29,6 +29,11 @@ def lab() -> Path:
     return Path(os.environ.get("DBPATCH_LAB_DIR") or home() / "lab").resolve()
 
 
+def state() -> Path:
+    """Journals and leases of patch runs: ``$DBPATCH_STATE`` or ``<home>/state``."""
+    return Path(os.environ.get("DBPATCH_STATE") or home() / "state").resolve()
+
+
 def reports() -> Path:
     """Report files for auditors: ``$DBPATCH_REPORTS`` or ``<home>/reports``."""
     return Path(os.environ.get("DBPATCH_REPORTS") or home() / "reports").resolve()

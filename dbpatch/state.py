@@ -161,10 +161,11 @@ class StateStore(ABC):
 
 
 class FileStateStore(StateStore):
-    """JSON lines in ``<root>/journal/<cluster>.jsonl``; leases as ``<root>/leases/<cluster>.json`` (O_EXCL)."""
+    """JSON lines in ``<root>/journal/<cluster>.jsonl``; leases as ``<root>/leases/<cluster>.json`` (O_EXCL).
+    ``root`` defaults to ``$DBPATCH_STATE`` or ``<DBPATCH_HOME>/state``."""
 
     def __init__(self, root: Path | None = None):
-        self.root = root or paths.home() / "state"
+        self.root = root or paths.state()
 
     def _journal(self, cluster: str) -> Path:
         return self.root / "journal" / f"{_safe(cluster)}.jsonl"

@@ -18,7 +18,7 @@ from dbpatch.errors import ConfigError
 from dbpatch.models import Engine, load_inventory
 from tasks.mongodb.fcv import DEFAULT_BURN_IN_HOURS, FcvRun
 from tasks.mongodb.fcv import raise_fcv as raise_cluster_fcv
-from tasks.mongodb.patch import mongo_nodes
+from tasks.mongodb.node import mongo_nodes
 
 
 @flow(name="mongodb-raise-fcv", log_prints=True)

@@ -24,13 +24,50 @@ class Strategy(StrEnum):
 
 class Outcome(StrEnum):
     PATCHED = "patched"
-    NOOP = "noop"  # already at the approved version
-    SKIPPED = "skipped"  # a pre-check said no; nothing changed
-    FAILED = "failed"  # a step failed; see rolled_back
+    NOOP = "noop"  # every node at the target and the cluster healthy
+    SKIPPED = (
+        "skipped"  # a pre-check said no (or another run holds the cluster); the sentence says what changed
+    )
+    FAILED = "failed"  # a step failed; the cluster has one primary again, the sentence says where it stands
     ROLLED_BACK = "rolled_back"  # failed, and the node(s) run the previous version again
+    UNHEALTHY = "unhealthy"  # at the target, but not healthy (two primaries, a replica not streaming, …)
+    NEEDS_PERSON = (
+        "needs_person"  # dbpatch found no safe move: the sentence gives the state and the next command
+    )
     HALTED = "halted"  # not started: the wave reached max_errors
     DEFERRED = "deferred"  # not started: outside its maintenance window, or would overrun it
     PLANNED = "planned"  # dry run
+
+
+class ExitCode:
+    """What ``dbpatch patch`` (and ``cycle``) exit with: the worst outcome of any cluster wins."""
+
+    OK = 0  # patched, noop or planned
+    FAILED = 1  # a step failed (rolled back or halted where it is safe)
+    BAD_INPUT = 2  # inventory, policy or parameters refused; nothing contacted
+    NOT_DONE = 3  # skipped, halted or deferred: nothing was patched there
+    NEEDS_PERSON = 4  # unhealthy, or a cluster dbpatch could not bring to a safe state
+
+
+_EXIT = {
+    Outcome.PATCHED: ExitCode.OK,
+    Outcome.NOOP: ExitCode.OK,
+    Outcome.PLANNED: ExitCode.OK,
+    Outcome.FAILED: ExitCode.FAILED,
+    Outcome.ROLLED_BACK: ExitCode.FAILED,
+    Outcome.SKIPPED: ExitCode.NOT_DONE,
+    Outcome.HALTED: ExitCode.NOT_DONE,
+    Outcome.DEFERRED: ExitCode.NOT_DONE,
+    Outcome.UNHEALTHY: ExitCode.NEEDS_PERSON,
+    Outcome.NEEDS_PERSON: ExitCode.NEEDS_PERSON,
+}
+_RANK = [ExitCode.OK, ExitCode.NOT_DONE, ExitCode.FAILED, ExitCode.NEEDS_PERSON]
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    """The exit status for a set of cluster outcomes: needs-person > failed > not done > ok."""
+    codes = [_EXIT[o] for o in outcomes] or [ExitCode.OK]
+    return max(codes, key=_RANK.index)
 
 
 class StepStatus(StrEnum):
@@ -81,6 +118,7 @@ class StepRecord:
     started: dt.datetime
     ended: dt.datetime
     detail: str = ""
+    commands: list[dict[str, Any]] = field(default_factory=list)  # argv, exit status, output tail per command
 
     @property
     def seconds(self) -> float:
@@ -96,6 +134,10 @@ class StepRecord:
             "ended": self.ended.isoformat(timespec="milliseconds"),
             "seconds": round(self.seconds, 3),
             "detail": self.detail,
+            "commands": "\n".join(
+                f"$ {c['argv']} → {c['exit']}" + (f": {c['tail']}" if c.get("tail") else "")
+                for c in self.commands
+            ),
         }
 
 
@@ -115,13 +157,17 @@ class ClusterRun:
     steps: list[StepRecord] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     probe: dict[str, Any] | None = None
+    sessions_ended: int = 0  # write sessions the handover ended (policy open_transactions: terminate)
+    resumed_from: str | None = None  # the run id of an interrupted run this one reconciled
+    run_id: str | None = None
     simulated: bool = False
     started: dt.datetime | None = None
     ended: dt.datetime | None = None
 
     @property
     def failed(self) -> bool:
-        return self.outcome in (Outcome.FAILED, Outcome.ROLLED_BACK)
+        """Counts against the wave's max_errors: a failure, or a cluster left for a person."""
+        return self.outcome in (Outcome.FAILED, Outcome.ROLLED_BACK, Outcome.NEEDS_PERSON, Outcome.UNHEALTHY)
 
     def describe_plan(self) -> list[str]:
         """The dry-run text: one line per step, with the exact commands it would run."""

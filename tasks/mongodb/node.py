@@ -171,3 +171,14 @@ def wait_new_primary(candidates: Sequence[MongoNode], timeout: float) -> MongoNo
             names = ", ".join(n.name for n in candidates)
             raise PatchFailed(f"no new primary among {names} within {timeout:g} s after the stepDown")
         time.sleep(POLL_SECONDS)
+
+
+def mongo_nodes(targets: Sequence[Target], login: Login | None = None) -> list[MongoNode]:
+    """A ``MongoNode`` per target: credentials from its block (or ``login``), transport, package source."""
+    from tasks.credentials import mongodb_credentials
+    from tasks.host.factory import transport_for
+    from tasks.mongodb.packages import package_source
+
+    return [
+        MongoNode(t, login or mongodb_credentials(t), transport_for(t), package_source(t)) for t in targets
+    ]

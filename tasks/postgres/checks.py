@@ -22,6 +22,10 @@ class HostFacts:
     available: dict[str, list[str]] = field(default_factory=dict)  # node → installable versions
     free_bytes: dict[str, int | None] = field(default_factory=dict)
     backup: tuple[bool, str] | None = None  # (ok, detail) from the policy's backup hook
+    install_problems: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # node → what a simulated install found
+    errors: dict[str, str] = field(default_factory=dict)  # node → a host fact that could not be read, and why
 
 
 def _cluster(nodes: list[NodeFacts]) -> str:
@@ -191,18 +195,31 @@ def rollback_available(nodes: list[NodeFacts], host: HostFacts) -> list[CheckRes
 
 def disk_space(nodes: list[NodeFacts], host: HostFacts, th: Thresholds) -> list[CheckResult]:
     out = []
+    need = f"{th.min_free_disk_bytes // MiB} MiB"
     for n in nodes:
         free = host.free_bytes.get(n.target)
-        ok = free is not None and free >= th.min_free_disk_bytes
+        if free is None:  # not read: say why, never "0 MiB free"
+            why = host.errors.get(n.target) or "not read"
+            out.append(
+                CheckResult(
+                    "disk_space",
+                    n.target,
+                    False,
+                    "unknown",
+                    need,
+                    f"{n.target}: free disk space unknown ({why})",
+                )
+            )
+            continue
+        ok = free >= th.min_free_disk_bytes
         out.append(
             CheckResult(
                 "disk_space",
                 n.target,
                 ok,
-                f"{(free or 0) // MiB} MiB",
-                f"{th.min_free_disk_bytes // MiB} MiB",
-                f"{n.target}: {(free or 0) // MiB} MiB free"
-                + ("" if ok else f", below {th.min_free_disk_bytes // MiB} MiB"),
+                f"{free // MiB} MiB",
+                need,
+                f"{n.target}: {free // MiB} MiB free" + ("" if ok else f", below {need}"),
             )
         )
     return out
@@ -228,3 +245,52 @@ def versions_are(nodes: list[NodeFacts], version: str) -> list[CheckResult]:
         )
         for n in nodes
     ]
+
+
+def replay_not_paused(nodes: list[NodeFacts]) -> list[CheckResult]:
+    """A standby whose WAL replay is paused is no candidate and no healthy replica."""
+    out = []
+    for n in (n for n in nodes if n.role is Role.STANDBY):
+        paused = bool(n.extra.get("replay_paused"))
+        out.append(
+            CheckResult(
+                "replay_not_paused",
+                n.target,
+                not paused,
+                "paused" if paused else "replaying",
+                "replaying",
+                f"{n.target}: WAL replay is paused (pg_wal_replay_resume() to continue)"
+                if paused
+                else f"{n.target}: WAL replay runs",
+            )
+        )
+    return out
+
+
+def host_fact_errors(host: HostFacts) -> list[CheckResult]:
+    """A host fact that could not be read is a failed check that says why, never a misleading value."""
+    return [
+        CheckResult("host_facts", node, False, "unreadable", "readable", f"{node}: {error}")
+        for node, error in host.errors.items()
+    ]
+
+
+def install_simulation(nodes: list[NodeFacts], host: HostFacts, version: str) -> list[CheckResult]:
+    """The package manager's dry run of the exact install found nothing in the way (held packages, removals)."""
+    out = []
+    for n in nodes:
+        if n.target not in host.install_problems:
+            continue
+        problems = host.install_problems[n.target]
+        out.append(
+            CheckResult(
+                "install_simulation",
+                n.target,
+                not problems,
+                "; ".join(problems) or "clean",
+                "clean",
+                f"{n.target}: installing {version} "
+                + ("would go through" if not problems else "would " + "; ".join(problems)),
+            )
+        )
+    return out

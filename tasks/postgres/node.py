@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from dbpatch.errors import PatchFailed, TargetUnreachable
+from dbpatch.errors import PatchError, PatchFailed, TargetUnreachable
 from dbpatch.models import Target
 from tasks.facts import NodeFacts, Role
 from tasks.host.packages import HostCommand, PackageSource
 from tasks.host.transport import Transport
-from tasks.postgres.driver import Credentials, connect, conninfo_to_dict, make_conninfo, query_one, sql
+from tasks.postgres.driver import Credentials, connect, conninfo_to_dict, make_conninfo, query, query_one, sql
 from tasks.postgres.facts import read_facts
 
 
@@ -130,8 +130,88 @@ class PgNode:
     def role(self) -> Role:
         return self.refresh().role
 
+    # --- the fence and the handover gate ---------------------------------------------------------------
+
+    @property
+    def datadir(self) -> str:
+        """The data directory: as the server reported it, else the inventory's (a stopped node has no facts)."""
+        found = (self.facts.extra.get("data_directory") if self.facts else None) or self.target.data_directory
+        if not found:
+            raise PatchFailed(f"{self.name}: data directory unknown (inventory data_directory is not set)")
+        return str(found)
+
+    def _as_owner(self, argv: tuple[str, ...], description: str) -> HostCommand:
+        return HostCommand(argv, description, getattr(self.source, "data_owner", None), timeout=30)
+
+    def fence_command(self) -> HostCommand:
+        """``standby.signal``: inert while the server runs, and any later start (package script, operator,
+        reboot) brings it up as a standby of its ``primary_conninfo``."""
+        return self._as_owner(("touch", f"{self.datadir}/standby.signal"), "fence: create standby.signal")
+
+    def unfence_command(self) -> HostCommand:
+        return self._as_owner(
+            ("rm", "-f", f"{self.datadir}/standby.signal"), "remove the fence (standby.signal)"
+        )
+
+    def fenced(self) -> bool:
+        res = self.transport.run(
+            ("test", "-e", f"{self.datadir}/standby.signal"),
+            check=False,
+            as_user=getattr(self.source, "data_owner", None),
+            timeout=30,
+        )
+        return res.ok
+
+    def replay_state(self) -> tuple[str | None, bool]:
+        """(replay LSN, replay paused) of a standby."""
+        with connect(self.target, self.creds) as conn:
+            row = query_one(
+                conn,
+                "select pg_last_wal_replay_lsn()::text as lsn,"
+                " case when pg_is_in_recovery() then pg_is_wal_replay_paused() else false end as paused",
+            )
+        return row.get("lsn"), bool(row.get("paused"))
+
+    def end_of_wal(self) -> str:
+        """Where this node's WAL ends: its replay LSN if it runs as a standby, its current LSN as a primary."""
+        with connect(self.target, self.creds) as conn:
+            return query_one(
+                conn,
+                "select (case when pg_is_in_recovery() then pg_last_wal_replay_lsn()"
+                " else pg_current_wal_lsn() end)::text as lsn",
+            )["lsn"]
+
+    def open_write_transactions(self) -> list[int]:
+        """Backends with a transaction that has written (holds an xid), other than our own."""
+        with connect(self.target, self.creds) as conn:
+            rows = query(
+                conn,
+                "select pid from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid()"
+                " and backend_type = 'client backend' order by pid",
+            )
+        return [int(r["pid"]) for r in rows]
+
+    def terminate(self, pids: list[int]) -> int:
+        with connect(self.target, self.creds) as conn:
+            rows = query(
+                conn,
+                "select count(*) filter (where pg_terminate_backend(p)) as n from unnest(%s::int[]) p",
+                (pids,),
+            )
+        return int(rows[0]["n"]) if rows else 0
+
 
 def free_bytes(node: PgNode, path: str) -> int:
-    """Free space on the filesystem holding ``path`` (``df`` on the node's host)."""
-    out = node.transport.run(["df", "-B1", "--output=avail", path], timeout=30).stdout.split()
-    return int(out[-1])
+    """Free space on the filesystem holding ``path`` (``df`` on the node's host, as the data owner: the data
+    directory is 0700). A failed read raises ``PatchError("… df failed: …")``, never returns a made-up 0."""
+    res = node.transport.run(
+        ["df", "-B1", "--output=avail", path],
+        as_user=getattr(node.source, "data_owner", None),
+        timeout=30,
+        check=False,
+    )
+    words = res.stdout.split()
+    if res.ok and words and words[-1].isdigit():
+        return int(words[-1])
+    why = (res.stderr or res.stdout).strip().splitlines()[:1] or [f"exit {res.returncode}"]
+    raise PatchError(f"{node.name}: df failed: {why[0]}")

@@ -6,18 +6,21 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dbpatch.models import Engine, PackageSource, Policy, Target
+from dbpatch.state import FileStateStore
 from lab.mongo_server import Simulator
 from tasks.host.transport import CommandResult, LocalTransport
 from tasks.mongodb.client import Login
+from tasks.mongodb.engine import MongoEngine
 from tasks.mongodb.facts import MongoFacts, read_facts, read_set_facts
 from tasks.mongodb.node import MongoNode
 from tasks.mongodb.packages import LabMongo, package_source
-from tasks.mongodb.patcher import MongoReplicaSetPatcher
+from tasks.rolling import RollingProcedure
 
 FAST = dict(startup_seconds=1.0, catchup_seconds=0.8, election_seconds=0.3, failover_seconds=1.0)
 TIMEOUT = 1.0  # pymongo timeouts for facts: a stopped member costs this much
@@ -87,14 +90,15 @@ def nodes(lab: MongoLab) -> list[MongoNode]:
     return [MongoNode(t, Login(timeout=TIMEOUT), lab.transport, package_source(t)) for t in lab.targets]
 
 
-def patcher(lab: MongoLab, pol: Policy | None = None, **options: Any) -> MongoReplicaSetPatcher:
-    """The patcher ``build_mongodb`` makes, without Prefect blocks (no authentication, short timeouts)."""
-    from tasks.patch import approved_for
+def patcher(lab: MongoLab, pol: Policy | None = None, **options: Any) -> RollingProcedure:
+    """The procedure ``dbpatch patch`` runs for the set, without Prefect blocks (no authentication, short
+    timeouts), journaling into the simulator's own state directory."""
+    from tasks.engines import approved_for
 
     pol = pol or policy()
-    return MongoReplicaSetPatcher(
-        "rs-test", nodes(lab), pol, approved_for(pol, Engine.MONGODB, ON), **options
-    )
+    adapter = MongoEngine("rs-test", nodes(lab), pol, approved_for(pol, Engine.MONGODB, ON))
+    store = FileStateStore(Path(lab.state_dir) / "dbpatch-state")
+    return RollingProcedure(adapter, store=store, simulated=True, **options)
 
 
 def status(lab: MongoLab) -> list[dict[str, Any]]:

@@ -8,14 +8,13 @@ from collections.abc import Callable
 import pytest
 
 from tasks.mongodb import rollstate
-from tasks.mongodb.patcher import Action
 from tasks.patching import Outcome, Step, StepStatus
 from tests.mongodb.helpers import MongoLab, patcher, policy, states, status, versions
 
 OLD, NEW = "7.0.12", "7.0.40"
 
 
-def inject_before(lab: MongoLab, action: Action, member: int, *fault: str) -> Callable[[Step], None]:
+def inject_before(lab: MongoLab, action: str, member: int, *fault: str) -> Callable[[Step], None]:
     """An ``on_step`` hook: inject ``fault`` on ``member`` right before its ``action`` step (in-process, so the
     fault lands well within the member's STARTUP2 second)."""
     target = lab.targets[member]
@@ -71,9 +70,7 @@ def test_failed_precheck_skips_the_set_and_changes_nothing(
 
 
 def test_secondary_that_never_catches_up_halts_before_the_stepdown(mongo_lab: MongoLab) -> None:
-    hook = inject_before(
-        mongo_lab, Action.START, 1, "never-catches-up"
-    )  # optime frozen at the stop: ≥ 1 s behind
+    hook = inject_before(mongo_lab, "start", 1, "never-catches-up")  # optime frozen at the stop: ≥ 1 s behind
     run = patcher(mongo_lab, policy(max_lag_seconds=0.5, catchup_timeout_seconds=3), on_step=hook).execute()
     assert run.outcome is Outcome.FAILED, run.sentence
     assert "not caught up with mongo-test-1 within" in run.sentence
@@ -90,7 +87,7 @@ def test_secondary_that_never_catches_up_halts_before_the_stepdown(mongo_lab: Mo
 
 
 def test_refused_stepdown_halts_with_the_primary_untouched(mongo_lab: MongoLab) -> None:
-    hook = inject_before(mongo_lab, Action.STEP_DOWN, 0, "no-electable")
+    hook = inject_before(mongo_lab, "step-down", 0, "no-electable")
     run = patcher(mongo_lab, on_step=hook).execute()
     assert run.outcome is Outcome.FAILED, run.sentence
     assert "replSetStepDown failed: No electable secondaries caught up" in run.sentence
@@ -116,7 +113,7 @@ def test_member_that_does_not_start_is_rolled_back(mongo_lab: MongoLab) -> None:
 
 
 def test_member_that_never_reaches_secondary_is_rolled_back(mongo_lab: MongoLab) -> None:
-    hook = inject_before(mongo_lab, Action.WAIT_SECONDARY, 2, "recovering")
+    hook = inject_before(mongo_lab, "wait-secondary", 2, "recovering")
     run = patcher(mongo_lab, policy(catchup_timeout_seconds=3), on_step=hook).execute()
     assert run.outcome is Outcome.ROLLED_BACK, run.sentence
     assert "mongo-test-3: not SECONDARY within" in run.sentence and "(last seen: RECOVERING)" in run.sentence
@@ -159,7 +156,11 @@ def test_rolling_patch_records_the_roll_and_a_second_run_is_a_noop(mongo_lab: Mo
         "7.0",
     )
     again = patcher(mongo_lab).execute()
-    assert again.outcome is Outcome.NOOP and again.sentence == "already at 7.0.40" and again.steps == []
+    assert (
+        again.outcome is Outcome.NOOP
+        and again.sentence == "already at 7.0.40 and healthy"
+        and again.steps == []
+    )
 
 
 def test_running_version_the_source_no_longer_offers_skips_the_set(make_mongo_lab) -> None:

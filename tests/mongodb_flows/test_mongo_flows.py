@@ -69,7 +69,7 @@ def test_rolling_patch_through_patch_wave(mongo_lab: Lab, capsys: pytest.Capture
     assert "mongo-catalog (simulated)" in result.report.read_text()
 
     (again,) = patch_wave(params(mongo_lab)).runs
-    assert again.outcome is Outcome.NOOP and again.sentence == "already at 7.0.40"
+    assert again.outcome is Outcome.NOOP and again.sentence == "already at 7.0.40 and healthy"
 
 
 def test_major_step_holds_fcv_then_raise_fcv_after_the_burn_in(mongo_lab: Lab, capsys) -> None:

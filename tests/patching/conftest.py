@@ -29,12 +29,14 @@ def policy(**thresholds) -> dict:
 
 
 @pytest.fixture
-def make_lab(prefect_harness):
+def make_lab(prefect_harness, monkeypatch):
+    """Labs of fresh real servers; each test journals into its own state directory (clusters share names)."""
     made: list[Lab] = []
 
     def make(topology=CLUSTER + STANDALONE, **thresholds) -> Lab:
         root = Path(tempfile.mkdtemp(prefix="dbpatch-patch-", dir="/var/tmp"))
         root.chmod(0o755)
+        monkeypatch.setenv("DBPATCH_STATE", str(root / "state"))
         lab = Lab(
             root=root / "lab", base_port=_free_base_port(), topology=topology, policy=policy(**thresholds)
         )

@@ -88,7 +88,7 @@ def test_full_rolling_patch_with_the_write_probe(make_lab):
     assert result.files["steps"].read_text().count("\n") == len(run.steps) + 1
     # a second wave is a no-op in words
     (again,) = patch_wave(params(lab)).runs
-    assert again.outcome is Outcome.NOOP and again.sentence == "already at 15.20"
+    assert again.outcome is Outcome.NOOP and again.sentence == "already at 15.20 and healthy"
 
 
 def test_switch_back_returns_leadership_to_the_original_primary(make_lab):
@@ -142,14 +142,15 @@ def test_stopped_standby_skips_the_cluster(make_lab):
     assert lab.node("pt-1").installed_version() == lab.node("pt-2").installed_version() == "15.18"
 
 
-def test_paused_replay_makes_lag_fail_the_precheck(make_lab):
+def test_paused_replay_fails_the_lag_and_replay_prechecks(make_lab):
     lab = make_lab(CLUSTER, max_lag_bytes=64 * 1024)
     with connect(lab, "pt-2") as standby, connect(lab, "pt-1") as primary:
         standby.execute("select pg_wal_replay_pause()")
         primary.execute("create table lagged as select generate_series(1, 50000) as x")
         (run,) = patch_wave(params(lab)).runs
         standby.execute("select pg_wal_replay_resume()")
-    assert run.outcome is Outcome.SKIPPED and failed_checks(run) == {"replication_lag"}
+    assert run.outcome is Outcome.SKIPPED and failed_checks(run) == {"replication_lag", "replay_not_paused"}
+    assert "pt-2: WAL replay is paused" in run.sentence and "nothing changed" in run.sentence
     lag = next(c for c in run.checks if c.name == "replication_lag")
     assert int(lag.measured.split()[0]) > 64 * 1024
     assert_untouched(lab)
@@ -203,15 +204,20 @@ def test_dry_run_prints_every_step_and_changes_nothing(make_lab, capsys):
     )
     out = capsys.readouterr().out
     assert rc == 0
-    assert "pt (postgresql, rolling → 15.20): would patch pt-1, pt-2 to 15.20" in out
+    assert (
+        "pt (postgresql, rolling → 15.20): would patch pt-2, then switch over from pt-1 to pt-2 and patch pt-1 to 15.20"
+        in out
+    )
     for action in (
         "stop",
         "install",
         "wait-caught-up",
         "checkpoint",
-        "verify-received",
+        "gate",
+        "fence",
+        "drain",
+        "verify-replayed",
         "promote",
-        "mark-standby",
     ):
         assert f"] {action}:" in out
     assert "check ok   replication_lag" in out
@@ -226,7 +232,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(make_lab, capsys):
             "parameters: max_concurrency: input should be greater than or equal to 1",
         ),
         (["--version", "15.20; rm -rf /"], "parameters: version: '15.20; rm -rf /' does not match"),
-        (["--max-errors", "lots"], "parameters: max_errors: 'lots' does not match"),
+        (["--max-errors", "lots"], "parameters: max_errors: 'lots' is not a valid count"),
     ],
 )
 def test_bad_parameters_exit_2_and_change_nothing(make_lab, capsys, argv, message):
