@@ -208,6 +208,7 @@ class Lab:
         )
 
     def down(self, destroy: bool = False) -> None:
+        """Stop the lab; ``destroy`` also removes everything it wrote (see ``_forget``)."""
         if self.mongo:
             self.mongo.down(destroy)
         for node in reversed(self.nodes()):
@@ -215,7 +216,25 @@ class Lab:
                 node.destroy()
             elif node.exists() and node.build.exists():
                 node.stop()
-        print(f"lab: {'destroyed' if destroy else 'stopped'} ({self.root})", flush=True)
+        forgotten = self._forget() if destroy else ""
+        print(f"lab: {'destroyed' if destroy else 'stopped'} ({self.root}){forgotten}", flush=True)
+
+    def _forget(self) -> str:
+        """What the lab wrote besides its servers: its inventory, policy, secrets and state file under the lab
+        directory (removed when nothing else is left there), and the catalog overlay rows the lab's package
+        source caused (``catalog learn-hosts`` on the lab). Reports and run history are evidence and stay."""
+        import shutil
+
+        from tasks.catalog.store import forget_source
+
+        for name in ("inventory.yaml", "policy.yaml", "lab.json"):
+            (self.root / name).unlink(missing_ok=True)
+        for name in ("secrets", "nodes", "mongo"):
+            shutil.rmtree(self.root / name, ignore_errors=True)
+        if self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
+        dropped = forget_source("lab")
+        return f"; {dropped} catalog entries learned from the lab removed" if dropped else ""
 
     def status(self) -> list[dict]:
         return [

@@ -141,6 +141,19 @@ def write_overlay(overlay: Overlay, home: Path | None = None) -> Path:
     return path
 
 
+def forget_source(source: str, home: Path | None = None) -> int:
+    """Drop the overlay's releases learned from ``source`` (e.g. 'lab' when the lab is destroyed); how many."""
+    path = catalog_dir(home) / OVERLAY_FILE
+    if not path.exists():
+        return 0
+    overlay = read_overlay(home)
+    kept = [r for r in overlay.releases if r.source != source]
+    dropped = len(overlay.releases) - len(kept)
+    if dropped:
+        write_overlay(overlay.model_copy(update={"releases": kept}), home)
+    return dropped
+
+
 def mark_canary_validated(
     engine: Engine, version: str, when: dt.date | dt.datetime, home: Path | None = None
 ) -> Path:

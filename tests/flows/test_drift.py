@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -196,8 +197,6 @@ def test_two_primaries_make_their_cluster_unhealthy_even_when_compliant(cluster_
 
 
 async def _artifact_table(key: str) -> list[dict]:
-    import json
-
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
@@ -210,3 +209,46 @@ async def _artifact_table(key: str) -> list[dict]:
         )
     data = found[0].data
     return list(json.loads(data) if isinstance(data, str) else data or [])
+
+
+def test_learn_hosts_keeps_approved_as_of_and_destroy_forgets_what_the_lab_wrote(
+    make_lab, lab, monkeypatch, tmp_path, capsys
+):
+    from cli.catalog import main as catalog_main
+    from flows.catalog import learn_from_hosts
+    from tests.patching.conftest import STANDALONE
+
+    monkeypatch.setenv("DBPATCH_HOME", str(tmp_path))  # a private catalog overlay
+    fresh = make_lab(topology=STANDALONE)
+    capsys.readouterr()
+    try:
+        approved = [
+            "approved",
+            "postgresql",
+            "15",
+            "--on",
+            "2026-11-24",
+            "--json",
+            "--policy",
+            str(fresh.policy_path),
+        ]
+        assert catalog_main(approved) == 0
+        before = json.loads(capsys.readouterr().out)
+        assert learn_from_hosts(str(fresh.inventory_path))  # the lab's package source offers 15.20
+        capsys.readouterr()
+        assert catalog_main(approved) == 0
+        after = json.loads(capsys.readouterr().out)
+    finally:
+        lab.save_blocks()
+    assert (
+        (after["approved"], after["release_date"])
+        == (before["approved"], before["release_date"])
+        == ("15.20", None)
+    )
+    assert after["release_date_source"] == "seen on host (lab), date unknown"
+    overlay = tmp_path / "catalog" / "releases.json"
+    assert [r["source"] for r in json.loads(overlay.read_text())["releases"]] == ["lab"]
+    fresh.down(destroy=True)
+    assert not fresh.root.exists()  # inventory, policy, secrets, state file, nodes: all gone
+    assert json.loads(overlay.read_text())["releases"] == []
+    assert "1 catalog entries learned from the lab removed" in capsys.readouterr().out
