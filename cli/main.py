@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in (patch, catalog, schedule, mongodb):
         module.register(sub)
+    __import__("cli.hosts").hosts.register(sub)  # `lab hosts up|down|status` (cli/hosts.py)
     return parser
 
 
