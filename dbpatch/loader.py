@@ -141,7 +141,7 @@ def parse(text: str, source: str) -> tuple[Any, Lines]:
         return _build(root, (), lines), lines
     except _Refused as exc:
         where = f"line {exc.line}: " if exc.line else ""
-        raise ConfigError(f"{source}: {where}{exc.reason}") from None
+        raise ConfigError(printable(f"{source}: {where}{exc.reason}")) from None
     except yaml.reader.ReaderError as exc:
         line = text.encode()[: exc.position].count(b"\n") + 1 if yaml.__with_libyaml__ else None
         line = line or text[: exc.position].count("\n") + 1
@@ -152,10 +152,15 @@ def parse(text: str, source: str) -> tuple[Any, Lines]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{source}: {where}invalid YAML: {problem}") from None
+        raise ConfigError(printable(f"{source}: {where}invalid YAML: {problem}")) from None
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def printable(line: str) -> str:
+    """Control characters escaped, so a message is one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 def _line(node: Node) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -536,12 +537,14 @@ class _Key(str):
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
+    """``targets[1].port``; a key that is not plain text is quoted (``targets[0].'\\n'``)."""
     out = ""
     for part in _clean(loc):
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = str(part) if re.fullmatch(r"[\w.$@-]+", str(part), re.ASCII) else repr(str(part))
+            out += f".{text}" if out else text
     return out or "(top level)"
 
 
@@ -605,7 +608,11 @@ def format_validation_error(
         for sub, message in items:
             where = (*loc, *sub)
             line = _line_of(where, by_text) if by_text else None
-            out.append(f"{source}: {f'line {line}: ' if line else ''}{_field_path(where)}: {message}")
+            out.append(
+                loader.printable(
+                    f"{source}: {f'line {line}: ' if line else ''}{_field_path(where)}: {message}"
+                )
+            )
     return out
 
 
