@@ -6,6 +6,7 @@ import pytest
 
 from dbpatch.errors import CommandFailed, ConfigError, PatchError
 from dbpatch.models import Target
+from tasks.facts import NodeFacts
 from tasks.host.packages import ROOT
 from tasks.host.transport import Transport
 from tasks.postgres.packages import AptPostgres, DnfPostgres, LabPostgres, package_source
@@ -240,3 +241,23 @@ def test_lab_source_needs_a_data_directory_and_switches_the_build_link():
 def test_sqlserver_source_cannot_install_postgresql():
     with pytest.raises(ConfigError, match="sqlserver-cu cannot install PostgreSQL"):
         package_source(target(package_source="sqlserver-cu"))
+
+
+def test_free_space_is_read_as_the_data_owner_and_a_failed_df_says_so():
+    from dbpatch.models import Engine, Thresholds
+    from tasks.postgres import checks
+    from tasks.postgres.node import PgNode, free_bytes
+
+    df = ("df", "-B1", "--output=avail", "/var/lib/postgresql/15/main")
+    ok = Canned({df: "   Avail\n1073741824\n"})
+    node = PgNode(target(), None, ok, AptPostgres(target()))  # type: ignore[arg-type]
+    assert free_bytes(node, df[-1]) == 1 << 30 and ok.asked == [(df, "postgres")]
+    denied = (1, "", "df: cannot change to directory '/var/lib/postgresql/15/main': Permission denied\n")
+    node.transport = Canned({df: denied})
+    with pytest.raises(PatchError, match="pg-a: df failed: df: cannot change to directory"):
+        free_bytes(node, df[-1])
+    facts = [NodeFacts("pg-a", Engine.POSTGRESQL, "pg-a", "prod", True)]
+    host = checks.HostFacts(errors={"pg-a": "pg-a: df failed: Permission denied"})
+    (check,) = checks.disk_space(facts, host, Thresholds())
+    assert not check.ok and check.measured == "unknown" and "0 MiB" not in check.sentence
+    assert check.sentence == "pg-a: free disk space unknown (pg-a: df failed: Permission denied)"
