@@ -103,7 +103,7 @@ def read_text(path: str | Path) -> str:
             raise ConfigError(f"{path}: not a regular file")
         if size > MAX_BYTES:
             raise ConfigError(
-                f"{path.name}: file is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:g} MB"
+                f"{path.name}: file is {size / 2**20:.1f} MiB; the limit is {MAX_BYTES / 2**20:g} MiB"
             )
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -112,7 +112,7 @@ def read_text(path: str | Path) -> str:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_BYTES:
-        raise ConfigError(f"{path.name}: file is over the limit of {MAX_BYTES / 1e6:g} MB")
+        raise ConfigError(f"{path.name}: file is over the limit of {MAX_BYTES / 2**20:g} MiB")
     try:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:

@@ -130,7 +130,14 @@ Host = Annotated[
     Strict(),
     AfterValidator(rules.host),
     WithJsonSchema(
-        {"type": "string", "anyOf": [_pattern(rules.HOSTNAME), {"format": "ipv4"}, {"format": "ipv6"}]}
+        {
+            "type": "string",
+            "anyOf": [
+                {**_pattern(rules.DNS_NAME), "maxLength": rules.MAX_HOST_LENGTH},
+                {"format": "ipv4"},
+                {"format": "ipv6", **_pattern(rules.IP_CHARS)},
+            ],
+        }
     ),
 ]
 Version = Annotated[
@@ -140,7 +147,10 @@ Version = Annotated[
     WithJsonSchema({"type": "string", **_pattern(rules.VERSION)}),
 ]
 AbsPath = Annotated[
-    str, Strict(), AfterValidator(rules.abs_path), WithJsonSchema({"type": "string", **_pattern(rules.PATH)})
+    str,
+    Strict(),
+    AfterValidator(rules.abs_path),
+    WithJsonSchema({"type": "string", **_pattern(rules.NORMAL_PATH)}),
 ]
 Service = Annotated[
     str,

@@ -22,13 +22,19 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = rf"{_LABEL}(?:\.{_LABEL})*"
 VERSION = r"\d+(?:\.\d+){1,3}"
 PATH = r"/[A-Za-z0-9._/-]*"
+# PATH and normalised: no "//", no "." or ".." segment, no trailing "/" (so not "/" itself). The JSON Schema's
+# pattern; ``abs_path`` checks the same in two steps for clearer messages.
+NORMAL_PATH = r"(?!.*//)(?!.*/\.\.?(?:/|$))/[A-Za-z0-9._/-]*(?<!/)"
+# A DNS name that is not all digits and dots (those must be an IPv4 address).
+DNS_NAME = rf"(?![\d.]+$){HOSTNAME}"
+IP_CHARS = r"[0-9A-Fa-f:.]+"
 # systemd units and pg_ctlcluster names (main, postgresql@15-main) and Windows service names
 # (MSSQLSERVER, MSSQL$INSTANCE, SQLAgent$INSTANCE).
 SERVICE = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,79}(?:\$[A-Za-z0-9_]{1,16})?"
 CYCLE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
 DATE = r"\d{4}-\d{2}-\d{2}"
-MAX_ERRORS = r"\d{1,9}%?"
+MAX_ERRORS = r"\d{1,9}|(?:100|[1-9]?\d)%"
 
 MAX_HOST_LENGTH = 253
 RRULE_HORIZON_DAYS = 400
@@ -38,8 +44,10 @@ _FINER_THAN_DAILY = ("BYHOUR", "BYMINUTE", "BYSECOND")
 
 
 def schema_pattern(body: str) -> str:
-    """The JSON Schema (ECMA-262, search semantics) spelling of a full-match pattern."""
-    return f"^(?:{body})$"
+    """The JSON Schema spelling of a full-match pattern: JSON Schema searches, so it is anchored; the end is
+    "no character follows" rather than ``$``, which Python's ``re`` (used by Python validators) also lets
+    match before a trailing newline."""
+    return f"^(?:{body})(?![\\s\\S])"
 
 
 def full(body: str, value: str, what: str) -> str:
@@ -50,7 +58,7 @@ def full(body: str, value: str, what: str) -> str:
 
 def host(value: str) -> str:
     """A DNS name or an IP address (v4 or v6)."""
-    if re.fullmatch(r"[0-9A-Fa-f:.]+", value):
+    if re.fullmatch(IP_CHARS, value):
         try:
             ipaddress.ip_address(value)
             return value
@@ -110,10 +118,9 @@ def max_errors(value: Any) -> str:
     """A count (``'2'``) or a percentage 0..100 (``'25%'``), written as text."""
     if not isinstance(value, str):
         raise ValueError("must be text: a count ('1') or a percentage ('25%')")
-    full(MAX_ERRORS, value, "count or percentage (e.g. '1' or '25%')")
-    if value.endswith("%") and int(value[:-1]) > 100:
+    if re.fullmatch(r"\d{1,9}%", value) and int(value[:-1]) > 100:
         raise ValueError(f"{value!r}: a percentage must be 0..100")
-    return value
+    return full(MAX_ERRORS, value, "count or percentage (e.g. '1' or '25%')")
 
 
 def cycle_id(value: str) -> str:
