@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from dbpatch.errors import ConfigError
-from dbpatch.models import Engine
+from dbpatch.models import Baseline, Engine, Policy
 from tasks.catalog import (
     ApprovalReason,
     approval_reason,
@@ -123,7 +123,11 @@ def test_sqlserver_year_key_in_policy(catalog, make_policy):
 
 
 def test_baseline_entry_of_another_major_is_a_config_error(catalog, make_policy):
-    policy = make_policy({"postgresql": {"15": {"approved": ["16.1"]}}})
+    # The policy loader refuses this at load (tests/models/corpus.py); this is the guard behind it, for a
+    # policy built without validation.
+    with pytest.raises(ValueError, match="'16.1' is not a postgresql 15 version"):
+        make_policy({"postgresql": {"15": {"approved": ["16.1"]}}})
+    policy = Policy.model_construct(baselines={PG: {"15": Baseline(approved=["16.1"])}})
     with pytest.raises(ConfigError) as exc:
         approved_release(policy, catalog, PG, "15", D(2026, 11, 24))
     assert exc.value.problems == [
