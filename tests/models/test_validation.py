@@ -148,3 +148,13 @@ def test_json_schema_export(tmp_path):
     assert schemas["inventory"]["$defs"]["Target"]["additionalProperties"] is False
     assert main(["schema", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "policy.schema.json").is_file()
+
+
+def test_a_version_the_catalog_does_not_know_is_a_warning_not_an_error(tmp_path, capsys):
+    pol = write(tmp_path, "policy.yaml", "baselines:\n  postgresql:\n    '15': {approved: ['15.99']}\n")
+    inv = write(tmp_path, "inventory.yaml", "targets:\n" + GOOD_TARGET)
+    assert main(["validate", "--inventory", inv, "--policy", pol]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: policy.yaml: baselines.postgresql.15.approved[0]: 15.99 is not in the release catalog "
+        "(refresh it: dbpatch catalog refresh)"
+    ]
