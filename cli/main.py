@@ -97,11 +97,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _print_drift(rows: list[dict]) -> None:
-    print(f"  {'target':<30} {'version':<10} {'approved':<10} {'status':<12} detail")
+    print(f"  {'target':<30} {'version':<10} {'approved':<10} {'status':<12} {'health':<13} detail")
     for r in rows:
         name = r["target"] + (" (simulated)" if r["simulated"] else "")
+        health = r.get("health") or "-"
+        detail = r["detail"] or ""
+        if health not in ("healthy", "-") and r.get("health_detail"):
+            detail = (
+                f"{detail}; cluster: {r['health_detail']}" if detail else f"cluster: {r['health_detail']}"
+            )
         print(
-            f"  {name:<30} {r['version'] or '-':<10} {r['approved'] or '-':<10} {r['status']:<12} {r['detail'] or ''}"
+            f"  {name:<30} {r['version'] or '-':<10} {r['approved'] or '-':<10} {r['status']:<12} {health:<13} {detail}"
         )
 
 

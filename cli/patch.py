@@ -90,7 +90,9 @@ def cmd_patch(args: argparse.Namespace) -> int:
     if result.halted:
         print(f"wave halted after {result.failed} failed cluster(s)")
     print(f"report: {result.report}")
-    return 1 if result.failed else 0
+    from tasks.patching import exit_code
+
+    return exit_code([run.outcome for run in result.runs])
 
 
 def register(sub) -> None:
