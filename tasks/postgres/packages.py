@@ -24,6 +24,36 @@ from tasks.host.packages import (
 )
 from tasks.host.transport import Transport
 
+# Run as root with apt-get's arguments: install while the cluster runs, with a policy-rc.d that refuses only
+# postgresql's service actions (invoke-rc.d and deb-systemd-invoke ask it), removed on exit. A policy-rc.d of
+# someone else is left alone, and then nothing is installed here: the install step does it during the outage.
+_UNPACK_WHILE_RUNNING = """set -e
+p=/usr/sbin/policy-rc.d
+mark='# dbpatch: PostgreSQL is installed while its cluster runs; the restart follows'
+if [ -e "$p" ] && ! grep -qF "$mark" "$p"; then
+  echo "$p exists and is not dbpatch's: installing during the outage instead" >&2
+  exit 0
+fi
+trap 'rm -f "$p"' EXIT
+trap 'exit 1' HUP INT TERM
+printf '%s\\n' '#!/bin/sh' "$mark" \\
+  'for a; do case "$a" in --*) ;; postgresql*) exit 101 ;; *) exit 0 ;; esac; done; exit 0' >"$p"
+chmod 0755 "$p"
+env DEBIAN_FRONTEND=noninteractive "$@"
+"""
+
+# $1 the Debian version, then the apt-get command: run it unless every pinned package is at that version.
+_INSTALL_UNLESS_INSTALLED = """v=$1; shift
+for a; do
+  case "$a" in
+    *=$v) [ "$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' "${a%=*}" 2>/dev/null)" = "ii $v" ] \\
+            || [ "$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' "${a%=*}" 2>/dev/null)" = "hi $v" ] \\
+            || exec "$@" ;;
+  esac
+done
+echo "already installed: every package at $v"
+"""
+
 
 class AptPostgres(PackageSource):
     """Debian/Ubuntu: ``postgresql-<major>`` packages, clusters managed with ``pg_ctlcluster``.
@@ -40,9 +70,10 @@ class AptPostgres(PackageSource):
     name = "apt"
     data_owner = "postgres"
 
-    def __init__(self, target: Target):
+    def __init__(self, target: Target, unpack_while_running: bool = True):
         super().__init__(target)
         self.cluster = target.service or "main"
+        self.unpack_while_running = unpack_while_running
         self._full: dict[str, str] = {}
         self._family: dict[str, str] = {}  # installed binary package of the server's source → version
 
@@ -115,14 +146,35 @@ class AptPostgres(PackageSource):
         return problems
 
     def prepare(self, major: str, version: str) -> list[HostCommand]:
-        return [
+        """Download, then (``unpack_while_running``) install while the cluster runs, with postgresql's service
+        actions held back, so the outage is a restart: a running server keeps its binary (backends fork from
+        the postmaster), and PostgreSQL keeps the ABI within a minor series for libraries loaded meanwhile."""
+        full = self._full_version(major, version)
+        commands = [
             HostCommand(
                 self._apt_install(major, version, "--download-only"),
-                f"download postgresql-{major} {self._full_version(major, version)} while the cluster runs",
+                f"download postgresql-{major} {full} while the cluster runs",
                 ROOT,
                 timeout=900,
             )
         ]
+        if self.unpack_while_running:
+            commands.append(
+                HostCommand(
+                    (
+                        "sh",
+                        "-c",
+                        _UNPACK_WHILE_RUNNING,
+                        "dbpatch-unpack",
+                        *self._apt_install(major, version, "-o", "Dpkg::Options::=--force-confold")[2:],
+                    ),
+                    f"install postgresql-{major} {full} while the cluster runs (a policy-rc.d holds back only "
+                    "postgresql's stop and start; the restart follows)",
+                    ROOT,
+                    timeout=900,
+                )
+            )
+        return commands
 
     def stop(self, major: str) -> list[HostCommand]:
         return [
@@ -135,11 +187,17 @@ class AptPostgres(PackageSource):
         ]
 
     def install(self, major: str, version: str) -> list[HostCommand]:
+        """apt-get install of the pinned packages; skipped (one dpkg-query) when all are at the version already,
+        e.g. installed by ``prepare`` while the cluster ran."""
+        full = self._full_version(major, version)
         argv = self._apt_install(major, version, "-o", "Dpkg::Options::=--force-confold")
         pkgs = ", ".join(self.packages(major))
         return [
             HostCommand(
-                argv, f"install {pkgs} {self._full_version(major, version)} with apt", ROOT, timeout=900
+                ("sh", "-c", _INSTALL_UNLESS_INSTALLED, "dbpatch-install", full, *argv),
+                f"install {pkgs} {full} with apt (nothing to do if installed already)",
+                ROOT,
+                timeout=900,
             )
         ]
 

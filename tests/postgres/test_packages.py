@@ -99,7 +99,8 @@ def test_apt_plans_pinned_versions_for_every_package_of_the_server_source():
     )
     (install,) = src.install("15", "15.20")
     assert install.as_user == ROOT
-    assert install.argv == (
+    assert install.argv[:2] == ("sh", "-c") and install.argv[3:5] == ("dbpatch-install", "15.20-0+deb12u1")
+    assert install.argv[5:] == (  # run unless every package is at the version already (prepare installed it)
         "env",
         "DEBIAN_FRONTEND=noninteractive",
         "apt-get",
@@ -125,8 +126,15 @@ def test_apt_plans_pinned_versions_for_every_package_of_the_server_source():
 def test_apt_refreshes_lists_and_downloads_before_the_stop():
     src, _ = apt_source()
     assert [(c.argv, c.as_user) for c in src.refresh_lists()] == [(("apt-get", "update", "-q"), ROOT)]
-    (prepare,) = src.prepare("15", "15.20")
-    assert prepare.as_user == ROOT and "--download-only" in prepare.argv and prepare.argv[-3:] == PINNED
+    download, unpack = src.prepare("15", "15.20")
+    assert download.as_user == ROOT and "--download-only" in download.argv and download.argv[-3:] == PINNED
+    assert unpack.as_user == ROOT and unpack.argv[:2] == ("sh", "-c") and "policy-rc.d" in unpack.argv[2]
+    assert (
+        unpack.argv[3:8] == ("dbpatch-unpack", "apt-get", "install", "-y", "-q")
+        and unpack.argv[-3:] == PINNED
+    )
+    src.unpack_while_running = False
+    assert src.prepare("15", "15.20") == [download]
 
 
 def test_apt_install_simulation_finds_held_packages_removals_and_errors():
