@@ -33,7 +33,7 @@ COLUMNS = {
     "probe_duration_s": ("probe s", ".1f"),
     "wall_s": ("wall s", ".1f"),
 }
-TARGET_GAP_S, TARGET_RATIO = 0.5, 2.5
+TARGET_GAP_S, TARGET_RATIO = 0.5, 1.3
 
 
 def free_base_port(span: int = 10) -> int:
@@ -86,7 +86,7 @@ def run_dbpatch(lab) -> tuple[dict, str]:
         for rec in run.steps:
             print(f"    {rec.record()}")
     switchover, inside = [], False
-    for rec in run.steps:  # checkpoint → stop → verify-received → promote on the old primary / the candidate
+    for rec in run.steps:  # checkpoint → drain → stop → verify-replayed → promote on the old primary / the candidate
         inside = inside or rec.step.action == "checkpoint"
         if inside:
             switchover.append(f"{rec.step.action} {rec.seconds:.2f}")

@@ -26,6 +26,7 @@ def procedure_for(
     requested: str | None = None,
     switch_back: bool = False,
     say=None,
+    on_step=None,
 ) -> RollingProcedure:
     return RollingProcedure(
         adapter_for(cluster, targets, policy, on),
@@ -33,6 +34,7 @@ def procedure_for(
         switch_back=switch_back,
         say=say,
         simulated=any("simulated" in t.tags for t in targets),
+        on_step=on_step,
     )
 
 

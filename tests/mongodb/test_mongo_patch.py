@@ -174,3 +174,30 @@ def test_running_version_the_source_no_longer_offers_skips_the_set(make_mongo_la
         == "mongo-test-1: rollback to 7.0.33 is impossible: the package source no longer offers it"
     )
     assert run.steps == [] and versions(lab) == ["7.0.33"] * 3
+
+
+def test_rollback_that_fails_is_needs_a_person(mongo_lab: MongoLab) -> None:
+    """The new build crashes on start, and by the time of the rollback every other build crashes too."""
+    mongo_lab.ctl("fault", "crash-on-start", str(mongo_lab.targets[1].port))
+    target = mongo_lab.targets[1]
+
+    def break_the_old_build_too(step: Step) -> None:
+        if step.action == "rollback" and step.node == target.name:
+            mongo_lab.sim.fault("crash-on-start", str(target.port))  # now only the new build "starts"
+
+    run = patcher(mongo_lab, on_step=break_the_old_build_too).execute()
+    assert run.outcome is Outcome.NEEDS_PERSON, run.sentence
+    assert "mongo-test-2: rollback to 7.0.12 failed" in run.sentence and "needs a person" in run.sentence
+    assert actions(run)[-1] == ("mongo-test-2", "rollback", StepStatus.FAILED)
+    assert states(mongo_lab)[0] == "PRIMARY"  # the primary was never touched
+
+
+def test_a_stepdown_with_no_new_primary_is_needs_a_person(mongo_lab: MongoLab) -> None:
+    def no_election(step: Step) -> None:
+        if step.action == "wait-primary":
+            for t in mongo_lab.targets[1:]:
+                mongo_lab.ctl("stop", str(t.port))
+
+    run = patcher(mongo_lab, policy(catchup_timeout_seconds=2), on_step=no_election).execute()
+    assert run.outcome is Outcome.NEEDS_PERSON, run.sentence
+    assert "stepped down and no member became PRIMARY" in run.sentence
