@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    PlainValidator,
     Strict,
     ValidationError,
     WithJsonSchema,
@@ -170,13 +170,21 @@ TimeZone = Annotated[
 Text = Annotated[str, Strict(), AfterValidator(_no_control)]
 Flag = Annotated[bool, Strict()]
 TimeOfDay = Annotated[
-    dt.time, PlainValidator(rules.time_of_day), WithJsonSchema({"type": "string", **_pattern(rules.TIME)})
+    dt.time,
+    Strict(),
+    BeforeValidator(rules.time_of_day),
+    WithJsonSchema({"type": "string", **_pattern(rules.TIME)}),
 ]
-Day = Annotated[dt.date, PlainValidator(rules.date), WithJsonSchema({"type": "string", "format": "date"})]
+Day = Annotated[
+    dt.date, Strict(), BeforeValidator(rules.date), WithJsonSchema({"type": "string", "format": "date"})
+]
 MaxErrors = Annotated[
-    str, PlainValidator(rules.max_errors), WithJsonSchema({"type": "string", **_pattern(rules.MAX_ERRORS)})
+    str,
+    Strict(),
+    BeforeValidator(rules.max_errors),
+    WithJsonSchema({"type": "string", **_pattern(rules.MAX_ERRORS)}),
 ]
-MajorKey = Annotated[str, PlainValidator(_major_key), WithJsonSchema({"type": "string"})]
+MajorKey = Annotated[str, Strict(), BeforeValidator(_major_key), WithJsonSchema({"type": "string"})]
 
 
 class Problems(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import textwrap
@@ -158,3 +159,16 @@ def test_a_version_the_catalog_does_not_know_is_a_warning_not_an_error(tmp_path,
         "warning: policy.yaml: baselines.postgresql.15.approved[0]: 15.99 is not in the release catalog "
         "(refresh it: dbpatch catalog refresh)"
     ]
+
+
+def test_a_loaded_policy_dumps_and_loads_back_without_serializer_warnings(tmp_path):
+    """Prefect hashes task inputs with ``model_dump(mode="json")``: times and dates must dump as such."""
+    import warnings
+
+    from tests.models.corpus import POLICY
+
+    policy = load_policy(write(tmp_path, "policy.yaml", POLICY))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert policy.model_dump()["windows"][0]["start"] == dt.time(22, 0)
+        assert type(policy).model_validate(policy.model_dump(mode="json")) == policy
