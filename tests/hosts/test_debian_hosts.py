@@ -57,6 +57,29 @@ def test_standalone_in_place_over_ssh_with_a_non_root_login(host_lab):
         assert conn.execute("show server_version").fetchone()[0].startswith("15.20")
     checks = {c.name: c for c in run.checks}
     assert checks["disk_space"].ok and "MiB free" in checks["disk_space"].sentence  # df ran as postgres
+    # installed while the cluster ran; the temporary policy-rc.d is gone
+    assert not ssh(host_lab, "deb-solo").run(["test", "-e", "/usr/sbin/policy-rc.d"], check=False).ok
+
+
+def test_a_policy_rc_d_of_someone_else_is_left_alone(host_lab):
+    from tasks.postgres.packages import AptPostgres
+
+    reset_to(host_lab, "deb-solo")
+    root = ssh(host_lab, "deb-solo", root=True)
+    theirs = "#!/bin/sh\n# the host's own policy\nexit 0\n"
+    root.run(["tee", "/usr/sbin/policy-rc.d"], stdin=theirs)
+    try:
+        target = next(t for t in _inventory(host_lab) if t.name == "deb-solo")
+        source = AptPostgres(target)
+        with ssh(host_lab, "deb-solo") as t:
+            source.available_versions(t, MAJOR)
+            download, unpack = source.prepare(MAJOR, "15.20")
+            download.run(t)
+            assert "not dbpatch's" in unpack.run(t).stderr
+        assert root.run(["cat", "/usr/sbin/policy-rc.d"]).stdout == theirs
+        assert package_version(host_lab, "deb-solo").startswith("15.18-")  # left for the outage
+    finally:
+        root.run(["rm", "-f", "/usr/sbin/policy-rc.d"])
 
 
 def test_a_held_package_is_skipped_before_anything_stops(host_lab):
