@@ -86,7 +86,9 @@ def run_dbpatch(lab) -> tuple[dict, str]:
         for rec in run.steps:
             print(f"    {rec.record()}")
     switchover, inside = [], False
-    for rec in run.steps:  # checkpoint → drain → stop → verify-replayed → promote on the old primary / the candidate
+    for rec in (
+        run.steps
+    ):  # checkpoint → drain → stop → verify-replayed → promote on the old primary / the candidate
         inside = inside or rec.step.action == "checkpoint"
         if inside:
             switchover.append(f"{rec.step.action} {rec.seconds:.2f}")

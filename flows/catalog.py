@@ -98,15 +98,13 @@ def check_build(engine: Engine, version: str, policy_path: str, on: dt.date | No
 )
 def installable_versions(target: Target, major: str) -> tuple[str, list[str]]:
     """What the target's own package source can install for ``major`` (apt-cache madison, dnf, lab builds)."""
+    from tasks.engines import spec
     from tasks.host.factory import transport_for
 
-    if target.engine is Engine.POSTGRESQL:
-        from tasks.postgres.packages import package_source
-    elif target.engine is Engine.MONGODB:
-        from tasks.mongodb.packages import package_source  # type: ignore[assignment]
-    else:
-        raise NotSupported(f"{target.name}: no package source for {target.engine.value} yet")
-    source = package_source(target)
+    try:
+        source = spec(target.engine).package_source(target)
+    except NotSupported:
+        raise NotSupported(f"{target.name}: no package source for {target.engine.value} yet") from None
     with transport_for(target) as transport:
         return source.name, source.available_versions(transport, major)
 

@@ -14,8 +14,9 @@ from flows.scan import inventory_scan
 from reports.drift import drift_frame, needs_attention, summary_markdown
 from reports.publish import publish, records
 from tasks.catalog import assess, load_catalog
+from tasks.engines import cluster_health
 from tasks.facts import NodeFacts
-from tasks.health import ClusterHealth, cluster_health
+from tasks.health import ClusterHealth
 
 
 class DriftFound(PatchError):

@@ -8,11 +8,13 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from dbpatch import rules
 from dbpatch.models import Target, load_inventory, load_policy
 from reports.publish import publish_sections
 from reports.run import checks_frame, clusters_frame, nodes_frame, steps_frame, summary_markdown
@@ -34,8 +36,8 @@ class WaveParameters(BaseModel):
     )
     dry_run: bool = Field(default=False, description="Print the full plan and change nothing.")
     max_concurrency: int = Field(default=2, ge=1, le=50, description="Clusters patched at once.")
-    max_errors: str = Field(
-        default="1", pattern=r"^\d+%?$", description="Failed clusters that halt the wave: count or percent."
+    max_errors: Annotated[str, AfterValidator(rules.max_errors)] = Field(
+        default="1", description="Failed clusters that halt the wave: a count, or a percent from 0% to 100%."
     )
     switch_back: bool = Field(
         default=False, description="After a rolling patch, switch back to the original primary."
@@ -48,8 +50,8 @@ class WaveParameters(BaseModel):
         pattern=r"^\d+(\.\d+){1,3}$",
         description="Patch to this version instead of the approved one (refused unless approved).",
     )
-    on: dt.date | None = Field(
-        default=None, description="Resolve the approved version as of this day (default today)."
+    on: Annotated[dt.date, BeforeValidator(rules.date)] | None = Field(
+        default=None, description="Resolve the approved version as of this day, YYYY-MM-DD (default today)."
     )
     enforce_windows: bool = Field(
         default=False,

@@ -13,10 +13,10 @@ from pydantic import Field
 
 from dbpatch import paths
 from dbpatch.errors import TargetUnreachable
-from dbpatch.models import Engine, Target, load_inventory
+from dbpatch.models import Target, load_inventory
+from tasks.engines import REGISTRY
 from tasks.facts import NodeFacts
-from tasks.postgres.facts import attach_primary_view
-from tasks.scan import collect_facts, with_address
+from tasks.scan import collect_facts
 
 
 def _settle(future, target: Target) -> NodeFacts:
@@ -25,7 +25,8 @@ def _settle(future, target: Target) -> NodeFacts:
         return future.result()
     except TargetUnreachable as exc:
         facts = NodeFacts.unreachable(target, exc.reason)
-        return with_address(target, facts) if target.engine is Engine.MONGODB else facts
+        engine = REGISTRY.get(target.engine)
+        return engine.annotate(target, facts) if engine else facts
 
 
 def scan_targets(targets: list[Target], max_workers: int) -> list[NodeFacts]:
@@ -38,8 +39,9 @@ def scan_targets(targets: list[Target], max_workers: int) -> list[NodeFacts]:
     for f in facts:
         by_cluster.setdefault(f.cluster, []).append(f)
     for cluster in by_cluster.values():
-        if cluster[0].engine is Engine.POSTGRESQL:
-            attach_primary_view(cluster)
+        engine = REGISTRY.get(cluster[0].engine)
+        if engine is not None:
+            engine.settle(cluster)
     return facts
 
 

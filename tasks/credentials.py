@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from dbpatch.errors import ConfigError
-from dbpatch.models import Engine, Target
+from dbpatch.models import Target
 from tasks.postgres.driver import Credentials
 
 if TYPE_CHECKING:
@@ -40,13 +40,3 @@ def mongodb_credentials(target: Target) -> Login:
             f"inventory: {target.name}.credentials: block {target.credentials!r} is not MongoDB credentials"
         )
     return Login(**block.login())
-
-
-def credentials_for(target: Target):
-    if target.engine is Engine.POSTGRESQL:
-        return postgres_credentials(target)
-    if target.engine is Engine.MONGODB:
-        return mongodb_credentials(target)
-    raise ConfigError(
-        f"inventory: {target.name}.engine: no credentials resolver for {target.engine.value} yet"
-    )

@@ -1,24 +1,35 @@
 """The one module that names engines (Patroni's ``get_dcs``): each engine registers how its clusters are built
-onto the seam (``tasks/engine.py``). Nothing else branches on an engine's name to patch it; an engine that is
-not registered is "not supported", never unreachable."""
+onto the seam (``tasks/engine.py``), how it is scanned, judged healthy, and where its packages come from.
+Nothing else branches on an engine's name (the catalog's per-engine version formats are data rules, not
+dispatch); an engine that is not registered is "not supported", never unreachable."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dbpatch.errors import NotSupported
-from dbpatch.models import Engine, Policy, Target
+from dbpatch.models import Engine, Policy, Target, Thresholds
+from tasks import health
 from tasks.engine import EngineAdapter
+from tasks.facts import NodeFacts
+from tasks.health import ClusterHealth
 
 
 @dataclass(frozen=True)
 class EngineSpec:
+    """What dbpatch does with one engine, each a function that imports its engine's modules when called."""
+
     engine: Engine
     build: Callable[[str, list[Target], Policy, Callable[[str], str | None]], EngineAdapter]
+    read_facts: Callable[[Target], NodeFacts]  # the scan's fact reader; raises TargetUnreachable
+    health: Callable[[Sequence[Any], Thresholds], ClusterHealth]
+    package_source: Callable[[Target], Any]
     probe: Callable[[list[Target]], Any] | None = None  # a client write probe (PostgreSQL)
+    settle: Callable[[list[NodeFacts]], None] = lambda cluster: None  # after a scan, per cluster
+    annotate: Callable[[Target, NodeFacts], NodeFacts] = lambda target, facts: facts  # every scanned fact
 
 
 def approved_for(policy: Policy, engine: Engine, on: dt.date) -> Callable[[str], str | None]:
@@ -59,9 +70,61 @@ def _mongodb(cluster: str, targets: list[Target], policy: Policy, approved: Call
     return MongoEngine(cluster, mongo_nodes(targets), policy, approved)
 
 
+def _postgres_facts(target: Target) -> NodeFacts:
+    from tasks.credentials import postgres_credentials
+    from tasks.postgres.facts import read_facts
+
+    return read_facts(target, postgres_credentials(target))
+
+
+def _postgres_settle(cluster: list[NodeFacts]) -> None:
+    from tasks.postgres.facts import attach_primary_view
+
+    attach_primary_view(cluster)
+
+
+def _postgres_source(target: Target):
+    from tasks.postgres.packages import package_source
+
+    return package_source(target)
+
+
+def _mongodb_facts(target: Target) -> NodeFacts:
+    from tasks.mongodb.scan import read_node_facts
+
+    return read_node_facts(target)
+
+
+def _mongodb_source(target: Target):
+    from tasks.mongodb.packages import package_source
+
+    return package_source(target)
+
+
+def _with_address(target: Target, facts: NodeFacts) -> NodeFacts:
+    """A MongoDB member's ``host:port``, so the set's view (which names members so) matches an unreachable one."""
+    facts.extra.setdefault("address", f"{target.host}:{target.port}")
+    return facts
+
+
 REGISTRY: dict[Engine, EngineSpec] = {
-    Engine.POSTGRESQL: EngineSpec(Engine.POSTGRESQL, _postgres, _postgres_probe),
-    Engine.MONGODB: EngineSpec(Engine.MONGODB, _mongodb),
+    Engine.POSTGRESQL: EngineSpec(
+        Engine.POSTGRESQL,
+        _postgres,
+        _postgres_facts,
+        health.postgres_health,
+        _postgres_source,
+        probe=_postgres_probe,
+        settle=_postgres_settle,
+    ),
+    Engine.MONGODB: EngineSpec(
+        Engine.MONGODB,
+        _mongodb,
+        _mongodb_facts,
+        health.mongodb_health,
+        _mongodb_source,
+        annotate=_with_address,
+    ),
 }
 
 
@@ -70,6 +133,16 @@ def spec(engine: Engine) -> EngineSpec:
         return REGISTRY[engine]
     except KeyError:
         raise NotSupported(f"patching {engine.value} is not supported yet") from None
+
+
+def cluster_health(
+    engine: Engine, facts: Sequence[Any], thresholds: Thresholds | None = None
+) -> ClusterHealth:
+    """One cluster's health from its members' facts (``tasks/health.py``); "not supported" for other engines."""
+    engine = Engine(engine)
+    if engine not in REGISTRY:
+        return health.not_supported(engine, facts)
+    return REGISTRY[engine].health(facts, thresholds or Thresholds())
 
 
 def adapter_for(cluster: str, targets: list[Target], policy: Policy, on: dt.date) -> EngineAdapter:

@@ -1,9 +1,9 @@
 """Cluster health, engine-neutral: one primary, replicas streaming, lag within limits, every member reachable.
 
-``cluster_health`` runs the engines' own pure pre-checks (``tasks/postgres/checks.py``,
+``postgres_health`` and ``mongodb_health`` run the engines' own pure pre-checks (``tasks/postgres/checks.py``,
 ``tasks/mongodb/checks.py``) over the facts of one cluster and returns one status with one sentence. The drift
 report shows it per cluster; a patcher can call it to tell "already at the version" from "already at the
-version and healthy".
+version and healthy". ``tasks.engines.cluster_health`` picks the engine's judge.
 """
 
 from __future__ import annotations
@@ -49,28 +49,25 @@ class ClusterHealth:
         return tuple(c for c in self.checks if not c.ok)
 
 
-def cluster_health(
-    engine: Engine, facts: Sequence[NodeFacts | MongoFacts], thresholds: Thresholds | None = None
-) -> ClusterHealth:
-    """Judge one cluster from its members' facts.
+def postgres_health(facts: Sequence[NodeFacts], th: Thresholds) -> ClusterHealth:
+    """PostgreSQL: pass ``NodeFacts`` after ``attach_primary_view`` (else a standby's lag reads as unknown)."""
+    nodes = [f for f in facts if isinstance(f, NodeFacts)]
+    results = _postgres_checks(nodes, th)
+    return _judge(Engine.POSTGRESQL, _cluster_name(facts), results, any(n.reachable for n in nodes))
 
-    ``facts``: ``NodeFacts`` (what the scan returns) for any engine; for MongoDB also ``MongoFacts``
-    (what the MongoDB patcher reads). ``thresholds`` default to the policy defaults.
-    """
-    engine = Engine(engine)
-    th = thresholds or Thresholds()
-    if engine is Engine.POSTGRESQL:
-        nodes = [f for f in facts if isinstance(f, NodeFacts)]
-        results = _postgres_checks(nodes, th)
-        return _judge(engine, _cluster_name(facts), results, any(n.reachable for n in nodes))
-    if engine is Engine.MONGODB:
-        from tasks.mongodb.scan import mongo_facts
 
-        members = [mongo_facts(f) if isinstance(f, NodeFacts) else f for f in facts]
-        if not any(m.reachable for m in members):
-            down = "; ".join(f"{m.target}: {m.error}" for m in members) or "no members"
-            return ClusterHealth(_cluster_name(facts), engine, HealthStatus.UNKNOWN, f"unknown: {down}")
-        return _judge(engine, _cluster_name(facts), _mongo_checks(members, th), True)
+def mongodb_health(facts: Sequence[NodeFacts | MongoFacts], th: Thresholds) -> ClusterHealth:
+    """MongoDB: ``MongoFacts``, or the scan's ``NodeFacts`` (decoded by ``tasks.mongodb.scan.mongo_facts``)."""
+    from tasks.mongodb.scan import mongo_facts
+
+    members = [mongo_facts(f) if isinstance(f, NodeFacts) else f for f in facts]
+    if not any(m.reachable for m in members):
+        down = "; ".join(f"{m.target}: {m.error}" for m in members) or "no members"
+        return ClusterHealth(_cluster_name(facts), Engine.MONGODB, HealthStatus.UNKNOWN, f"unknown: {down}")
+    return _judge(Engine.MONGODB, _cluster_name(facts), _mongo_checks(members, th), True)
+
+
+def not_supported(engine: Engine, facts: Sequence[NodeFacts | MongoFacts]) -> ClusterHealth:
     return ClusterHealth(
         _cluster_name(facts),
         engine,

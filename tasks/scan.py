@@ -7,7 +7,8 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from dbpatch.errors import NotSupported, TargetUnreachable
-from dbpatch.models import Engine, Target
+from dbpatch.models import Target
+from tasks.engines import spec
 from tasks.facts import NodeFacts
 from tasks.postgres.driver import TRANSIENT
 
@@ -27,36 +28,19 @@ def _is_transient(task: object, task_run: TaskRun, state: State) -> bool:
 
 
 def read_node_facts(target: Target) -> NodeFacts:
-    """Dispatch to the engine's fact reader; unreachable and not supported are returned as facts, not raised."""
-    if target.engine is Engine.MONGODB:
-        return with_address(target, _read(target))
-    return _read(target)
-
-
-def with_address(target: Target, facts: NodeFacts) -> NodeFacts:
-    """A MongoDB member's ``host:port``, so the set's view (which names members so) matches an unreachable one."""
-    facts.extra.setdefault("address", f"{target.host}:{target.port}")
-    return facts
-
-
-def _read(target: Target) -> NodeFacts:
+    """The engine's fact reader (through the registry); unreachable and not supported are facts, not raised."""
     try:
-        if target.engine is Engine.POSTGRESQL:
-            from tasks.credentials import postgres_credentials
-            from tasks.postgres.facts import read_facts
-
-            return read_facts(target, postgres_credentials(target))
-        if target.engine is Engine.MONGODB:
-            from tasks.mongodb.scan import read_node_facts as read_mongo
-
-            return read_mongo(target)
+        engine = spec(target.engine)
+    except NotSupported:
         return NodeFacts.not_supported(target, f"{target.engine.value} scanning is not built yet")
+    try:
+        return engine.annotate(target, engine.read_facts(target))
     except NotSupported as exc:
         return NodeFacts.not_supported(target, str(exc))
     except TargetUnreachable as exc:
         if exc.reason in TRANSIENT:
             raise TransientUnreachable(exc.target, exc.reason) from None
-        return NodeFacts.unreachable(target, exc.reason)
+        return engine.annotate(target, NodeFacts.unreachable(target, exc.reason))
 
 
 @task(

@@ -7,8 +7,9 @@ import datetime as dt
 from dbpatch.models import Engine, Target, Thresholds
 from reports.drift import drift_frame, needs_attention, summary_markdown
 from reports.publish import records
+from tasks.engines import cluster_health
 from tasks.facts import NodeFacts, Peer, Role
-from tasks.health import HealthStatus, cluster_health
+from tasks.health import HealthStatus
 from tasks.scan import read_node_facts
 
 PG = Engine.POSTGRESQL
