@@ -27,32 +27,32 @@ from tasks.host.transport import Transport
 # Run as root with apt-get's arguments: install while the cluster runs, with a policy-rc.d that refuses only
 # postgresql's service actions (invoke-rc.d and deb-systemd-invoke ask it), removed on exit. A policy-rc.d of
 # someone else is left alone, and then nothing is installed here: the install step does it during the outage.
-_UNPACK_WHILE_RUNNING = """set -e
-p=/usr/sbin/policy-rc.d
-mark='# dbpatch: PostgreSQL is installed while its cluster runs; the restart follows'
-if [ -e "$p" ] && ! grep -qF "$mark" "$p"; then
-  echo "$p exists and is not dbpatch's: installing during the outage instead" >&2
-  exit 0
-fi
-trap 'rm -f "$p"' EXIT
-trap 'exit 1' HUP INT TERM
-printf '%s\\n' '#!/bin/sh' "$mark" \\
-  'for a; do case "$a" in --*) ;; postgresql*) exit 101 ;; *) exit 0 ;; esac; done; exit 0' >"$p"
-chmod 0755 "$p"
-env DEBIAN_FRONTEND=noninteractive "$@"
-"""
+_UNPACK_WHILE_RUNNING = "; ".join(  # one line, so a dry run and the run report show it on one line
+    (
+        "set -e",
+        "p=/usr/sbin/policy-rc.d",
+        "m='# dbpatch: PostgreSQL is installed while its cluster runs; the restart follows'",
+        'if [ -e "$p" ] && ! grep -qF "$m" "$p"; then'
+        ' echo "$p exists and is not dbpatch\'s: installing during the outage instead" >&2; exit 0; fi',
+        "trap 'rm -f \"$p\"' EXIT",
+        "trap 'exit 1' HUP INT TERM",
+        "printf '%s\\n' '#!/bin/sh' \"$m\""
+        ' \'for a; do case "$a" in --*) ;; postgresql*) exit 101 ;; *) exit 0 ;; esac; done; exit 0\' >"$p"',
+        'chmod 0755 "$p"',
+        'env DEBIAN_FRONTEND=noninteractive "$@"',
+    )
+)
 
 # $1 the Debian version, then the apt-get command: run it unless every pinned package is at that version.
-_INSTALL_UNLESS_INSTALLED = """v=$1; shift
-for a; do
-  case "$a" in
-    *=$v) [ "$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' "${a%=*}" 2>/dev/null)" = "ii $v" ] \\
-            || [ "$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' "${a%=*}" 2>/dev/null)" = "hi $v" ] \\
-            || exec "$@" ;;
-  esac
-done
-echo "already installed: every package at $v"
-"""
+_INSTALL_UNLESS_INSTALLED = "; ".join(
+    (
+        "v=$1",
+        "shift",
+        'for a; do case "$a" in *=$v) s=$(dpkg-query -W -f=\'${db:Status-Abbrev}${Version}\' "${a%=*}" 2>/dev/null)',
+        ' [ "$s" = "ii $v" ] || [ "$s" = "hi $v" ] || exec "$@";; esac; done',
+        'echo "already installed: every package at $v"',
+    )
+)
 
 
 class AptPostgres(PackageSource):
