@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Without PREFECT_API_URL every command starts Prefect's temporary server; on a busy 2-core host its default
+# 20 s start-up budget runs out ("Timed out while attempting to connect to ephemeral Prefect API server").
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 from dbpatch import paths  # noqa: E402
 from dbpatch.errors import ConfigError, PatchError  # noqa: E402
