@@ -534,15 +534,24 @@ class PostgresEngine(EngineAdapter):
         do(Step(old_name, "wait-ready", "accepts connections"))
         return old_name
 
-    def _end_of_wal(self, node: PgNode, running: bool) -> str | None:
-        try:
-            if running:
+    def _end_of_wal(self, node: PgNode, running: bool, settle: float = 30.0) -> str | None:
+        """Where ``node``'s WAL ends. A node that does not answer may still be shutting down (the dead run's
+        fast stop goes on without it): wait up to ``settle`` s for its control file to say "shut down"."""
+        if running:
+            try:
                 return node.end_of_wal()
-            major = self._major(node)
-            argv = (f"{node.source.bindir(major)}/pg_controldata", node.datadir)
-            return node.last_checkpoint_of_stopped(argv)
-        except PatchError:
-            return None  # not cleanly stopped: only the old primary itself has all of its WAL
+            except PatchError:
+                return None
+        major = self._major(node)
+        argv = (f"{node.source.bindir(major)}/pg_controldata", node.datadir)
+        deadline = time.monotonic() + settle
+        while True:
+            try:
+                return node.last_checkpoint_of_stopped(argv)
+            except PatchError:
+                if time.monotonic() > deadline or not _postmaster_alive(node):
+                    return None  # not cleanly stopped: only the old primary itself has all of its WAL
+            time.sleep(0.5)
 
     def _two_primaries(self, primaries: list[str], journal: RunJournal) -> str:
         cand = journal.value("candidate")
@@ -556,6 +565,18 @@ class PostgresEngine(EngineAdapter):
             else "find which one took writes last; stop the other and rejoin it with pg_rewind"
         )
         return f"{self.cluster}: {len(primaries)} primaries accept writes ({', '.join(primaries)}) — {advice}; then rerun dbpatch"
+
+
+def _postmaster_alive(node: PgNode) -> bool:
+    """``postmaster.pid`` exists while a postmaster runs or shuts down (a crashed one leaves it too, so this
+    only shortens the wait when the server is certainly gone)."""
+    res = node.transport.run(
+        ("test", "-e", f"{node.datadir}/postmaster.pid"),
+        check=False,
+        as_user=getattr(node.source, "data_owner", None),
+        timeout=30,
+    )
+    return res.ok
 
 
 def _promote_tried(done: list[str]) -> bool:

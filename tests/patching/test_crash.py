@@ -4,7 +4,12 @@ streaming from it, both at the target, no acknowledged write lost, and the rerun
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import random
+import subprocess
+from pathlib import Path
 
 import pytest
 from prefect.settings import PREFECT_API_URL
@@ -29,6 +34,24 @@ def _setup(make_lab):
     return lab, nodes, creds, argv, crash.env_for(PREFECT_API_URL.value())
 
 
+def same_command_in_process(argv: list[str]) -> subprocess.CompletedProcess:
+    """The rerun: ``argv`` is ``python -m cli.main …``; run ``cli.main.main(…)`` here, capturing its output."""
+    from cli.main import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        rc = main(argv[3:])
+    return subprocess.CompletedProcess(argv, rc, out.getvalue(), "")
+
+
+def resumed(store_root: str, cluster: str) -> bool:
+    """The rerun journaled that it resumed the killed run (its begin record names it)."""
+    from dbpatch.state import FileStateStore
+
+    last = FileStateStore(Path(store_root)).last_run(cluster)
+    return last is not None and bool(last.value("resumes"))
+
+
 def _targets(lab):
     return load_inventory(lab.inventory_path).clusters()["pt"]
 
@@ -49,9 +72,11 @@ def test_the_rolling_plan_has_the_boundaries_the_crash_tests_kill_at(make_lab):
 def test_kill_at_every_step_boundary_then_rerun_is_clean(make_lab, k):
     lab, nodes, creds, argv, env = _setup(make_lab)
     targets = _targets(lab)
-    t = crash.trial(f"kill-at:{k}", argv, nodes, creds, targets, TARGET, env=env, kill_at=k)
+    t = crash.trial(f"kill-at:{k}", argv, nodes, creds, targets, TARGET, env=env, kill_at=k,
+                    rerun=same_command_in_process)  # fmt: skip
     assert t.killed_rc == -9, f"the first run was not killed (exit {t.killed_rc})"
     _assert_clean(t)
+    assert resumed(os.environ["DBPATCH_STATE"], "pt")
 
 
 def test_fenced_old_primary_started_by_a_third_party_comes_up_as_a_standby(make_lab):
@@ -67,7 +92,8 @@ def test_fenced_old_primary_started_by_a_third_party_comes_up_as_a_standby(make_
 
     stop_of_old_primary = 11  # 5 standby steps, gate, repoint, fence, checkpoint, drain, *stop*
     t = crash.trial("third-party start", argv, nodes, creds, targets, TARGET, env=env,
-                    kill_at=stop_of_old_primary + 1, between=operator_starts_everything)  # fmt: skip
+                    kill_at=stop_of_old_primary + 1, between=operator_starts_everything,
+                    rerun=same_command_in_process)  # fmt: skip
     assert seen == {"pt-1 in recovery": True}
     _assert_clean(t)
 
@@ -77,7 +103,8 @@ def test_kill_at_a_random_moment_then_rerun_is_clean(make_lab, seed):
     lab, nodes, creds, argv, env = _setup(make_lab)
     targets = _targets(lab)
     delay = random.Random(seed).uniform(3.0, 9.0)  # the CLI needs ~3 s to start; a patch takes ~5 s more
-    t = crash.trial(f"random {delay:.2f}s", argv, nodes, creds, targets, TARGET, env=env, kill_after=delay)
+    t = crash.trial(f"random {delay:.2f}s", argv, nodes, creds, targets, TARGET, env=env, kill_after=delay,
+                    rerun=same_command_in_process)  # fmt: skip
     _assert_clean(t)
 
 
