@@ -10,6 +10,19 @@ from tasks.patching import CheckResult
 from tasks.postgres.driver import connect, query_one
 
 
+def _visible(standby, token: str) -> bool:
+    """The row is on ``standby``. A standby that has not replayed the table's creation yet says "relation
+    does not exist": not replicated yet, like a missing row."""
+    try:
+        with connect(standby.target, standby.creds) as conn:
+            row = query_one(conn, "select count(*) as n from dbpatch_smoke where token = %s", (token,))
+    except PatchError as exc:
+        if "does not exist" in str(exc):
+            return False
+        raise
+    return bool(row["n"])
+
+
 def smoke_write(primary, standbys, timeout: float) -> CheckResult:
     token = f"dbpatch-{uuid.uuid4()}"
     try:
@@ -22,11 +35,8 @@ def smoke_write(primary, standbys, timeout: float) -> CheckResult:
         deadline = time.monotonic() + timeout
         for standby in standbys:
             while True:
-                with connect(standby.target, standby.creds) as conn:
-                    if query_one(conn, "select count(*) as n from dbpatch_smoke where token = %s", (token,))[
-                        "n"
-                    ]:
-                        break
+                if _visible(standby, token):
+                    break
                 if time.monotonic() > deadline:
                     missing.append(standby.name)
                     break
