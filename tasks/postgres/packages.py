@@ -151,12 +151,18 @@ class AptPostgres(PackageSource):
         the postmaster), and PostgreSQL keeps the ABI within a minor series for libraries loaded meanwhile."""
         full = self._full_version(major, version)
         commands = [
+            HostCommand(  # a run killed inside dpkg leaves it "interrupted": apt refuses until this ran
+                ("sh", "-c", _UNPACK_WHILE_RUNNING, "dbpatch-configure", "dpkg", "--configure", "-a"),
+                "finish what an interrupted dpkg left unconfigured (postgresql's service actions held back)",
+                ROOT,
+                timeout=900,
+            ),
             HostCommand(
                 self._apt_install(major, version, "--download-only"),
                 f"download postgresql-{major} {full} while the cluster runs",
                 ROOT,
                 timeout=900,
-            )
+            ),
         ]
         if self.unpack_while_running:
             commands.append(

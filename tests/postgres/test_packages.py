@@ -126,7 +126,14 @@ def test_apt_plans_pinned_versions_for_every_package_of_the_server_source():
 def test_apt_refreshes_lists_and_downloads_before_the_stop():
     src, _ = apt_source()
     assert [(c.argv, c.as_user) for c in src.refresh_lists()] == [(("apt-get", "update", "-q"), ROOT)]
-    download, unpack = src.prepare("15", "15.20")
+    configure, download, unpack = src.prepare("15", "15.20")
+    assert configure.as_user == ROOT and configure.argv[3:] == (
+        "dbpatch-configure",
+        "dpkg",
+        "--configure",
+        "-a",
+    )
+    assert "policy-rc.d" in configure.argv[2]  # finishing an interrupted dpkg never restarts the cluster
     assert download.as_user == ROOT and "--download-only" in download.argv and download.argv[-3:] == PINNED
     assert unpack.as_user == ROOT and unpack.argv[:2] == ("sh", "-c") and "policy-rc.d" in unpack.argv[2]
     assert (
@@ -134,7 +141,7 @@ def test_apt_refreshes_lists_and_downloads_before_the_stop():
         and unpack.argv[-3:] == PINNED
     )
     src.unpack_while_running = False
-    assert src.prepare("15", "15.20") == [download]
+    assert src.prepare("15", "15.20") == [configure, download]
 
 
 def test_apt_install_simulation_finds_held_packages_removals_and_errors():
