@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from pydantic import ValidationError
 
 from dbpatch import paths
 from dbpatch.errors import ConfigError
 from dbpatch.models import format_validation_error, load_inventory, load_policy
+
+
+def _env_flag(name: str) -> bool:
+    """``DBPATCH_ASSUME_YES=1`` / ``DBPATCH_IGNORE_WINDOWS=1``: the flags, for pipelines and test harnesses
+    that run ``dbpatch patch`` through a wrapper whose arguments they do not control."""
+    return os.environ.get(name, "") == "1"
 
 
 def parameters(args: argparse.Namespace):
@@ -21,6 +28,7 @@ def parameters(args: argparse.Namespace):
         "dry_run": args.dry_run,
         "max_concurrency": args.max_concurrency,
         "max_errors": args.max_errors,
+        "enforce_windows": not (args.ignore_windows or _env_flag("DBPATCH_IGNORE_WINDOWS")),
         "switch_back": args.switch_back,
         "write_probe": args.probe,
         "version": args.version,
@@ -28,13 +36,41 @@ def parameters(args: argparse.Namespace):
         "wave": args.wave,
     }
     try:
-        params = WaveParameters.model_validate(raw)
+        params = WaveParameters.model_validate({k: v for k, v in raw.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(format_validation_error("parameters", exc)) from None
     inventory = load_inventory(params.inventory_path)
-    load_policy(params.policy_path)
-    inventory.select(params.targets)
+    policy = load_policy(params.policy_path)
+    # the policy's limits apply unless a flag overrides them (windows: unless --ignore-windows)
+    params = params.model_copy(
+        update={
+            "max_concurrency": policy.waves.max_concurrency
+            if args.max_concurrency is None
+            else params.max_concurrency,
+            "max_errors": policy.waves.max_errors if args.max_errors is None else params.max_errors,
+        }
+    )
+    selected = inventory.select(params.targets)
+    if not params.dry_run:
+        confirm_gated(selected, policy, args.yes or _env_flag("DBPATCH_ASSUME_YES"))
     return params
+
+
+def confirm_gated(inventory, policy, yes: bool) -> None:
+    """Before touching prod (or any environment the policy's waves need approval for): ask on a terminal;
+    without one, ``--yes`` is required (refused with exit 2, nothing contacted)."""
+    import sys
+
+    gated = {"prod", *policy.waves.approval_required}
+    clusters = sorted({t.cluster_name for t in inventory.targets if t.environment in gated})
+    if not clusters or yes:
+        return
+    what = f"{len(clusters)} cluster(s) in {', '.join(sorted(gated))} ({', '.join(clusters)})"
+    if not sys.stdin.isatty():
+        raise ConfigError(f"parameters: yes: {what}: patching them needs --yes (no terminal to ask)")
+    answer = input(f"patch {what}? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise ConfigError(f"parameters: yes: not confirmed: {what} left alone")
 
 
 def check_parameters(args: argparse.Namespace) -> None:
@@ -101,8 +137,18 @@ def register(sub) -> None:
     p.add_argument("--policy", default=None, help="policy YAML (default: the lab's)")
     p.add_argument("--targets", nargs="*", help="only these targets or clusters")
     p.add_argument("--dry-run", action="store_true", help="print the full plan; change nothing")
-    p.add_argument("--max-concurrency", type=int, default=2)
-    p.add_argument("--max-errors", default="1", help="failed clusters that halt the wave: N or N%%")
+    p.add_argument(
+        "--max-concurrency", type=int, default=None, help="clusters at once (default: the policy's waves)"
+    )
+    p.add_argument(
+        "--max-errors",
+        default=None,
+        help="failed clusters that halt the wave: N or N%% (default: the policy's)",
+    )
+    p.add_argument(
+        "--ignore-windows", action="store_true", help="start clusters outside their maintenance windows"
+    )
+    p.add_argument("--yes", action="store_true", help="do not ask before patching prod (pipelines)")
     p.add_argument(
         "--switch-back", action="store_true", help="switch back to the original primary afterwards"
     )
@@ -114,7 +160,20 @@ def register(sub) -> None:
     register_cycle(sub)
 
 
+def refuse_secret_parameter(url: str | None) -> None:
+    """A webhook URL is never a parameter: flow-run parameters are stored in plain text in the Prefect
+    database (UI, API), and webhook URLs carry tokens. Any URL is refused, not only ones that look secret."""
+    if url:
+        raise ConfigError(
+            "parameters: webhook: a URL is not accepted (it would be stored with its token in the Prefect "
+            "database); save it in a Secret block and pass --webhook-block NAME"
+        )
+
+
 def cmd_cycle(args: argparse.Namespace) -> int:
+    if args.release_lock:
+        return release_lock()
+    refuse_secret_parameter(args.webhook)
     check_parameters(args)
     inventory = args.inventory or str(paths.lab() / "inventory.yaml")
     policy = args.policy or str(paths.lab() / "policy.yaml")
@@ -122,26 +181,43 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     load_policy(policy)
     if args.phase == "waves" and not args.cycle_id:
         raise ConfigError("parameters: cycle_id: required with --phase waves")
-    from flows.patch_cycle import patch_cycle
+    from flows.patch_cycle import CycleNotApproved, patch_cycle
 
     bake = None if args.bake_seconds is None else args.bake_seconds / 3600
-    state = patch_cycle(
-        inventory,
-        policy,
-        phase=args.phase,
-        cycle_id=args.cycle_id,
-        bake_hours=bake,
-        max_inline_bake_seconds=(args.bake_seconds + 60) if args.bake_seconds is not None else 0,
-        enforce_windows=not args.ignore_windows,
-        webhook_url=args.webhook,
-        approval_timeout_seconds=args.approval_timeout,
-    )
+    try:
+        state = patch_cycle(
+            inventory,
+            policy,
+            phase=args.phase,
+            cycle_id=args.cycle_id,
+            bake_hours=bake,
+            max_inline_bake_seconds=(args.bake_seconds + 60) if args.bake_seconds is not None else 0,
+            enforce_windows=not args.ignore_windows,
+            webhook_block=args.webhook_block,
+            approval_timeout_seconds=args.approval_timeout,
+            write_probe=args.probe,
+        )
+    except CycleNotApproved as exc:
+        state = exc.state
     for row in state["rows"]:
         print(f"  {row['wave']:<10} {row['cluster']:<28} {row['outcome']:<10} {row['detail']}")
     print(f"cycle {state['cycle_id']}: {state['result'] or 'baking until ' + str(state['bake_until'])}")
     if state.get("report"):
         print(f"report: {state['report']}")
-    return 1 if state["failed"] else 0
+    if state["failed"]:
+        return 1
+    return 3 if any(not a.get("approved") for a in state.get("approvals", {}).values()) else 0
+
+
+def release_lock() -> int:
+    """``dbpatch cycle --release-lock``: free the fleet's cycle lock left by a cycle that was killed."""
+    from dbpatch import locks
+
+    held = locks.force_release()
+    print(
+        f"released {locks.CYCLE_LOCK}, held by {held.sentence()}" if held else f"{locks.CYCLE_LOCK}: not held"
+    )
+    return 0
 
 
 def register_cycle(sub) -> None:
@@ -152,8 +228,15 @@ def register_cycle(sub) -> None:
     p.add_argument("--cycle-id", default=None, help="resume this cycle (with --phase waves)")
     p.add_argument("--bake-seconds", type=float, default=None, help="shorten the canary bake (lab: e.g. 5)")
     p.add_argument("--ignore-windows", action="store_true", help="ad-hoc run outside maintenance windows")
-    p.add_argument("--webhook", default=None, help="POST JSON events to this URL")
+    p.add_argument("--webhook-block", default=None, help="POST JSON events to the URL in this Secret block")
+    p.add_argument("--webhook", default=None, help=argparse.SUPPRESS)  # refused: see refuse_secret_parameter
+    p.add_argument(
+        "--probe", action="store_true", help="measure each cluster's client downtime (write probe)"
+    )
     p.add_argument(
         "--approval-timeout", type=int, default=4 * 3600, help="seconds to wait for a wave approval"
+    )
+    p.add_argument(
+        "--release-lock", action="store_true", help="free the cycle lock of a killed cycle (see the runbook)"
     )
     p.set_defaults(func=cmd_cycle)

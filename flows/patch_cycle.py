@@ -6,6 +6,11 @@ worker is held during the bake. Phase ``waves``: health re-check of the canary �
 policy's order, each inside its maintenance window, with ``max_concurrency``/``max_errors``, and a person's
 approval for environments that require it. A failed or unhealthy canary stops the cycle. A cycle can be run
 again at any point: clusters already at the approved version are no-ops.
+
+One cycle at a time: the cycle holds the lock ``cycle-fleet`` (``dbpatch/locks.py``) from its start until it has
+finished, across the bake and the approvals; a second ``phase=start`` meanwhile is refused. A canary is taken
+from an approval-gated environment only when nothing else is left, and only after that approval. A refused or
+timed-out approval ends the run Failed (``CycleNotApproved``) once the report is published.
 """
 
 from __future__ import annotations
@@ -21,14 +26,24 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from dbpatch.errors import ConfigError
+from dbpatch import locks
+from dbpatch.errors import ConfigError, PatchError
 from dbpatch.models import Inventory, Policy, load_inventory, load_policy
 from flows.drift import drift_report
 from flows.patch_wave import WaveParameters, patch_wave
 from flows.scan import inventory_scan
+from reports.provenance import flow_run, provenance
 from reports.publish import publish
 from tasks.catalog import mark_canary_validated
-from tasks.cycle import CycleState, canary_clusters, clusters_to_patch, health_checks, waves_in_order
+from tasks.cycle import (
+    CycleState,
+    canary_clusters,
+    clusters_to_patch,
+    cycle_finished,
+    gated_environments,
+    health_checks,
+    waves_in_order,
+)
 from tasks.patching import Outcome
 from tasks.schedule.notify import NotifyEvent, notify
 from tasks.schedule.windows import next_window_start
@@ -38,19 +53,29 @@ class WaveApproval(RunInput):
     """What a person answers in the Prefect UI before a wave that needs approval."""
 
     approve: bool = Field(description="Start this wave now.")
-    comment: str = Field(default="", description="Why (kept in the cycle report).")
+    approver: str = Field(min_length=1, max_length=100, description="Your name (kept in the cycle report).")
+    comment: str = Field(default="", max_length=1000, description="Why (kept in the cycle report).")
 
 
-def webhook_from(url: str | None, block: str | None) -> str | None:
-    """The webhook URL: given directly (ad hoc) or, for deployments, from a Prefect Secret block (URLs carry tokens)."""
-    if block:
-        from prefect.blocks.system import Secret
+class CycleNotApproved(PatchError):
+    """A wave's approval was refused or timed out: the run ends Failed, after its report is published."""
 
-        try:
-            return str(cast(Secret, Secret.load(block)).get())
-        except ValueError:
-            raise ConfigError(f"parameters: webhook_block: no Secret block named {block!r}") from None
-    return url
+    def __init__(self, sentence: str, state: dict[str, Any]):
+        super().__init__(sentence)
+        self.state = state
+
+
+def webhook_from(block: str | None) -> str | None:
+    """The webhook URL, from a Prefect Secret block only: webhook URLs carry tokens, and a flow parameter is
+    stored in plain text in the Prefect database (UI, API)."""
+    if not block:
+        return None
+    from prefect.blocks.system import Secret
+
+    try:
+        return str(cast(Secret, Secret.load(block)).get())
+    except ValueError:
+        raise ConfigError(f"parameters: webhook_block: no Secret block named {block!r}") from None
 
 
 def _notify(url: str | None, event: NotifyEvent, payload: dict[str, Any]) -> None:
@@ -68,6 +93,7 @@ def _wave(
     enforce_windows: bool,
     now: dt.datetime | None,
     dry_run: bool = False,
+    write_probe: bool = False,
 ):
     return patch_wave(
         WaveParameters(
@@ -80,6 +106,7 @@ def _wave(
             max_errors=policy.waves.max_errors,
             enforce_windows=enforce_windows,
             now=now,
+            write_probe=write_probe and not dry_run,
         )
     )
 
@@ -123,6 +150,10 @@ def _start(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
     if not state.canary:  # canary.count 0: no canary, no bake
         state.canary_finished = state.bake_until = dt.datetime.now(dt.UTC)
         return state
+    gated = gated_environments(inventory, policy, state.canary)
+    if gated and not _approved(state, "canary", state.canary, inventory, policy, p, log, gated):
+        state.finish(f"canary not approved ({', '.join(gated)} needs approval): {_refusal(state, 'canary')}")
+        return state
     wave = _wave(
         p["inventory_path"],
         p["policy_path"],
@@ -131,6 +162,7 @@ def _start(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
         policy,
         enforce_windows=p["enforce_windows"],
         now=p["now"],
+        write_probe=p["write_probe"],
     )
     state.record_wave("canary", wave.runs, wave.report)
     ok = all(r.outcome in (Outcome.PATCHED, Outcome.NOOP) for r in wave.runs)
@@ -181,6 +213,7 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
             policy,
             enforce_windows=p["enforce_windows"],
             now=p["now"],
+            write_probe=p["write_probe"],
         )
         state.record_wave(env, wave.runs, wave.report)
         _notify(
@@ -203,18 +236,36 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
         )
         state.deferred = sorted({r["cluster"].removesuffix(" (simulated)") for r in deferred})
         return state
+    refused = state.not_approved()
+    if refused:
+        state.finish("cycle ended without approval for " + "; ".join(_refusal(state, w) for w in refused))
+        return state
     state.finish("cycle complete")
     return state
 
 
+def _refusal(state: CycleState, wave: str) -> str:
+    a = state.approvals.get(wave, {})
+    who = f" by {a['approver']}" if a.get("approver") else ""
+    return f"{wave}: {a.get('comment', '')}{who} at {a.get('at', '?')}"
+
+
 def _approved(
-    state: CycleState, env: str, clusters: list[str], inventory: Inventory, policy: Policy, p: dict, log
+    state: CycleState,
+    wave: str,
+    clusters: list[str],
+    inventory: Inventory,
+    policy: Policy,
+    p: dict,
+    log,
+    environments: list[str] | None = None,
 ) -> bool:
+    """Show the wave's plan and wait for a person's answer in the Prefect UI; record who, when and why."""
     plan = _wave(
         p["inventory_path"],
         p["policy_path"],
         clusters,
-        f"{env}-plan",
+        f"{wave}-plan",
         policy,
         enforce_windows=False,
         now=p["now"],
@@ -222,12 +273,15 @@ def _approved(
     )
     lines = [line for r in plan.runs for line in r.describe_plan()]
     _notify(
-        p["webhook_url"], NotifyEvent.APPROVAL_NEEDED, {"cycle": state.cycle_id, "wave": env, "plan": lines}
+        p["webhook_url"],
+        NotifyEvent.APPROVAL_NEEDED,
+        {"cycle": state.cycle_id, "wave": wave, "environments": environments or [wave], "plan": lines},
     )
     log.info(
-        "wave %s waits for approval in the Prefect UI (timeout %ss); plan:\n%s",
-        env,
+        "wave %s waits for approval in the Prefect UI (timeout %ss); plan (%s):\n%s",
+        wave,
         p["approval_timeout_seconds"],
+        plan.report,
         "\n".join(lines),
     )
     try:
@@ -235,17 +289,20 @@ def _approved(
             wait_for_input=WaveApproval,
             timeout=p["approval_timeout_seconds"],
             poll_interval=min(10, p["approval_timeout_seconds"]),
-            key=f"approve-{env}",
+            key=f"approve-{wave}",
         )
     except FlowPauseTimeout:
-        state.skip_wave(
-            env, clusters, f"approval timed out after {p['approval_timeout_seconds']}s: wave skipped"
-        )
+        why = f"approval timed out after {p['approval_timeout_seconds']}s"
+        state.record_approval(wave, False, "", why)
+        state.skip_wave(wave, clusters, f"{why}: wave skipped")
         return False
     if not answer.approve:
-        state.skip_wave(env, clusters, f"approval refused: {answer.comment or 'no comment'}")
+        state.record_approval(wave, False, answer.approver, f"refused: {answer.comment or 'no comment'}")
+        state.skip_wave(
+            wave, clusters, f"approval refused by {answer.approver}: {answer.comment or 'no comment'}"
+        )
         return False
-    state.approvals[env] = answer.comment or "approved"
+    state.record_approval(wave, True, answer.approver, answer.comment or "approved")
     return True
 
 
@@ -260,10 +317,13 @@ def patch_cycle(
     enforce_windows: bool = True,
     now: dt.datetime | None = None,
     approval_timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 4 * 3600,
-    webhook_url: str | None = None,
     webhook_block: str | None = None,
+    write_probe: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume with ``phase='waves'``) one monthly patch cycle. Returns the cycle state as a dict."""
+    """Run (or resume with ``phase='waves'``) one monthly patch cycle. Returns the cycle state as a dict.
+
+    The webhook comes only from the Secret block ``webhook_block``: a URL is never a parameter (it would be
+    stored with its token in the Prefect database). ``write_probe`` measures each cluster's client downtime."""
     log = get_run_logger()
     inventory, policy = load_inventory(inventory_path), load_policy(policy_path)
     p = {
@@ -271,17 +331,27 @@ def patch_cycle(
         "policy_path": policy_path,
         "enforce_windows": enforce_windows,
         "now": now,
-        "webhook_url": webhook_from(webhook_url, webhook_block),
+        "webhook_url": webhook_from(webhook_block),
         "webhook_block": webhook_block,
         "approval_timeout_seconds": approval_timeout_seconds,
         "bake_hours": policy.canary.bake_hours if bake_hours is None else bake_hours,
+        "write_probe": write_probe,
     }
     if phase == "start":
         state = CycleState.new(cycle_id or f"{dt.date.today().isoformat()}-{uuid.uuid4().hex[:6]}")
-        state = _start(state, inventory, policy, p, log)
+        if CycleState.path(state.cycle_id).is_file():
+            raise ConfigError(
+                f"parameters: cycle_id: cycle {state.cycle_id!r} exists; resume it with phase 'waves'"
+            )
+        _lock(state, log)
+        try:
+            state = _start(state, inventory, policy, p, log)
+        except BaseException as exc:
+            _interrupted(state, exc, p, log)
+            raise
         state.save()
         if state.result is not None:
-            return _finish(state, log)
+            return _finish(state, p, log)
         assert state.bake_until is not None
         wait = (state.bake_until - dt.datetime.now(dt.UTC)).total_seconds()
         deployment = _own_deployment()
@@ -294,6 +364,7 @@ def patch_cycle(
                 "enforce_windows": enforce_windows,
                 "approval_timeout_seconds": approval_timeout_seconds,
                 "webhook_block": webhook_block,
+                "write_probe": write_probe,
             }
             state.waves_run = schedule_waves(deployment, params, state.bake_until)
             state.save()
@@ -323,11 +394,40 @@ def patch_cycle(
             raise ConfigError(
                 f"parameters: phase: cycle {cycle_id} bakes until {state.bake_until.isoformat(timespec='seconds')}"
             )
-    state = _waves(state, inventory, policy, p, log)
+        _lock(state, log)
+    try:
+        state = _waves(state, inventory, policy, p, log)
+    except BaseException as exc:
+        _interrupted(state, exc, p, log)
+        raise
     if state.deferred:
         _resume_in_next_window(state, inventory, policy, p, log)
     state.save()
-    return _finish(state, log)
+    return _finish(state, p, log)
+
+
+def _lock(state: CycleState, log) -> None:
+    """Take (or keep) the fleet's cycle lock for this cycle; refused while another cycle is unfinished."""
+    run_id, _ = flow_run()
+    replaced = locks.acquire(state.cycle_id, cycle_finished, flow_run=run_id or None)
+    if replaced is not None:
+        log.info("cycle %s: took over the cycle lock of finished %s", state.cycle_id, replaced.sentence())
+    state.lock = locks.CYCLE_LOCK
+    if run_id and run_id not in state.flow_runs:
+        state.flow_runs.append(run_id)
+    state.save()
+
+
+def _interrupted(state: CycleState, exc: BaseException, p: dict[str, Any], log) -> None:
+    """A run that ends by an exception (or Ctrl-C) still leaves its report, marked interrupted, and frees the
+    fleet: the state says so, and a new cycle may start (clusters already patched are no-ops)."""
+    state.finish(f"interrupted: {type(exc).__name__}: {exc}"[:500], failed=True)
+    state.deferred = []
+    state.save()
+    try:
+        _finish(state, p, log, interrupted=True)
+    except Exception as report_exc:  # noqa: BLE001 - the original exception is the one to raise
+        log.error("cycle %s: interrupted report not written: %s", state.cycle_id, report_exc)
 
 
 def _resume_in_next_window(
@@ -350,6 +450,7 @@ def _resume_in_next_window(
             "enforce_windows": True,
             "approval_timeout_seconds": p["approval_timeout_seconds"],
             "webhook_block": p["webhook_block"],
+            "write_probe": p["write_probe"],
         }
         state.waves_run = schedule_waves(deployment, params, when)
         log.info(
@@ -368,21 +469,72 @@ def _resume_in_next_window(
         )
 
 
-def _finish(state: CycleState, log) -> dict[str, Any]:
+ROW_COLUMNS = [
+    "wave",
+    "cluster",
+    "outcome",
+    "before",
+    "after",
+    "started",
+    "ended",
+    "max_write_gap_s",
+    "lost_writes",
+    "detail",
+    "report",
+]
+
+
+def _stamp(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "—"
+
+
+def summary_markdown(state: CycleState) -> str:
+    """The cycle report's summary: result, timestamps, canary, approvals (who, when, why)."""
+    lines = [
+        f"Cycle **{state.cycle_id}**: {state.result}",
+        "",
+        f"Canary: {', '.join(state.canary) or 'none'}.",
+        "",
+        "| started | canary finished | bake until | finished |",
+        "|---|---|---|---|",
+        f"| {_stamp(state.started)} | {_stamp(state.canary_finished)} | {_stamp(state.bake_until)} | "
+        f"{_stamp(state.finished)} |",
+    ]
+    if state.approvals:
+        lines += ["", "| wave | approved | approver | at | comment |", "|---|---|---|---|---|"]
+        for wave, a in state.approvals.items():
+            if isinstance(a, dict):
+                lines.append(
+                    f"| {wave} | {'yes' if a.get('approved') else 'no'} | {a.get('approver') or '—'} | "
+                    f"{a.get('at', '')} | {str(a.get('comment', '')).replace('|', '/')} |"
+                )
+    return "\n".join(lines)
+
+
+def _finish(state: CycleState, p: dict[str, Any], log, interrupted: bool = False) -> dict[str, Any]:
     import pandas as pd
 
-    df = pd.DataFrame(
-        state.rows, columns=["wave", "cluster", "outcome", "before", "after", "detail", "report"]
-    )
-    summary = f"Cycle **{state.cycle_id}**: {state.result}\n\nCanary: {', '.join(state.canary) or 'none'}."
+    df = pd.DataFrame([{c: r.get(c, "") for c in ROW_COLUMNS} for r in state.rows], columns=ROW_COLUMNS)
     published = publish(
         df,
         key="patch-cycle",
-        title=f"dbpatch patch cycle {state.cycle_id}",
-        summary_md=summary,
+        title=f"dbpatch patch cycle {state.cycle_id}" + (" (INTERRUPTED)" if interrupted else ""),
+        summary_md=summary_markdown(state),
         status_column="outcome",
+        provenance=provenance(
+            p["inventory_path"],
+            p["policy_path"],
+            cycle_id=state.cycle_id,
+            cycle_flow_runs=", ".join(state.flow_runs),
+        ),
     )
     state.report = str(published.html)
+    if state.done and state.lock:
+        locks.release(state.cycle_id, name=state.lock)
+        state.lock = None
     state.save()
     log.info("cycle %s: %s (report %s)", state.cycle_id, state.result, published.html)
+    refused = state.not_approved()
+    if refused and not interrupted and state.done:
+        raise CycleNotApproved(f"cycle {state.cycle_id}: {state.result}", state.to_dict())
     return state.to_dict()

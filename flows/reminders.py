@@ -19,19 +19,19 @@ from tasks.schedule.notify import NotifyEvent, notify, reminder_payload, reminde
 @flow(name="window-reminders", log_prints=True)
 def window_reminders(
     policy_path: str,
-    webhook_url: str | None = None,
-    webhook_block: str | None = None,
+    webhook_block: str,
     hours_before: Annotated[float, Field(gt=0, le=168)] = 24,
     now: dt.datetime | None = None,
 ) -> list[str]:
-    """Send one ``window_reminder`` per upcoming window instance (remembered, so hourly runs don't repeat it)."""
+    """Send one ``window_reminder`` per upcoming window instance (remembered, so hourly runs don't repeat it).
+    The webhook URL comes from the Secret block ``webhook_block`` (never a parameter: URLs carry tokens)."""
     from flows.patch_cycle import webhook_from
 
     log = get_run_logger()
     policy = load_policy(policy_path)
-    webhook_url = webhook_from(webhook_url, webhook_block)
+    webhook_url = webhook_from(webhook_block)
     if not webhook_url:
-        raise ConfigError("parameters: webhook_url or webhook_block is required")
+        raise ConfigError("parameters: webhook_block is required")
     now = now or dt.datetime.now(dt.UTC)
     sent_file = paths.home() / "state" / "reminders-sent.json"
     sent = set(json.loads(sent_file.read_text())) if sent_file.exists() else set()

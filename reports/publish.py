@@ -14,6 +14,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 
 from dbpatch import paths
+from reports import provenance as prov
+from reports.markdown import to_html
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1b1f24}
@@ -22,7 +24,9 @@ table{border-collapse:collapse;font-size:.9rem} th,td{border:1px solid #d0d7de;p
 th{background:#f6f8fa} td.s-compliant{background:#dafbe1} td.s-behind,td.s-failed,td.s-rolled_back{background:#ffebe9}
 td.s-unreachable,td.s-eol,td.s-rejected{background:#ffd8d3} td.s-ahead,td.s-unapproved,td.s-skipped{background:#fff8c5}
 td.s-healthy{background:#dafbe1} td.s-unhealthy{background:#ffd8d3} td.s-unknown,td.s-not_supported{background:#fff8c5}
-pre{background:#f6f8fa;padding:.6rem}
+pre{background:#f6f8fa;padding:.6rem} code{background:#f6f8fa;padding:0 .2rem}
+.summary table{margin:.5rem 0} table.provenance{font-size:.8rem;margin-top:2rem} table.provenance td{font-family:monospace}
+.interrupted{background:#ffd8d3;border:1px solid #cf222e;padding:.5rem;font-weight:bold}
 """
 
 
@@ -47,14 +51,49 @@ def records(df: pd.DataFrame) -> list[dict]:
     return [{k: _cell(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
-def html_page(title: str, summary_md: str, df: pd.DataFrame, status_column: str | None = "status") -> str:
+def html_page(
+    title: str,
+    summary_md: str,
+    df: pd.DataFrame,
+    status_column: str | None = "status",
+    provenance: dict[str, str] | None = None,
+) -> str:
+    return _page(title, summary_md, _table(df, status_column), provenance)
+
+
+def _page(
+    title: str, summary_md: str, body: str, provenance: dict[str, str] | None, interrupted: bool = False
+) -> str:
+    """One self-contained page: title, the summary rendered from Markdown, the tables, the provenance
+    (this process's when the caller gives none: version, operator, flow run)."""
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    banner = (
+        "<div class='interrupted'>INTERRUPTED: this run did not finish; the tables show what it had done.</div>"
+        if interrupted
+        else ""
+    )
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{_provenance_cell(k, v)}</td></tr>"
+        for k, v in (provenance if provenance is not None else prov.provenance(None, None)).items()
+    )
+    footer = f"<h2>Provenance</h2><table class='provenance'>{rows}</table>" if rows else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>"
-        f"<pre>{html.escape(summary_md)}</pre>{_table(df, status_column)}"
+        f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>{banner}"
+        f"<div class='summary'>{to_html(summary_md)}</div>{body}{footer}"
         "</body></html>\n"
     )
+
+
+def _provenance_cell(key: str, value: str) -> str:
+    if key.endswith("_url") and value.startswith(("http://", "https://")):
+        return f'<a href="{html.escape(value)}">{html.escape(value)}</a>'
+    return html.escape(value)
+
+
+def _artifact_markdown(title: str, summary_md: str, files: str, provenance: dict[str, str] | None) -> str:
+    tail = f"\n\n{prov.markdown(provenance)}" if provenance else ""
+    return f"# {title}\n\n{summary_md}\n\n{files}{tail}"
 
 
 def _in_prefect_run() -> bool:
@@ -71,6 +110,8 @@ def publish_sections(
     title: str,
     summary_md: str,
     reports_dir: Path | None = None,
+    provenance: dict[str, str] | None = None,
+    interrupted: bool = False,
 ) -> dict[str, Path]:
     """Several tables on one self-contained HTML page plus one CSV per table, and a table artifact per table."""
     out_dir = reports_dir or paths.reports()
@@ -84,12 +125,8 @@ def publish_sections(
         written[name] = path
         status = "outcome" if "outcome" in df.columns else "status" if "status" in df.columns else None
         body.append(f"<h2>{html.escape(name)}</h2>" + _table(df, status))
-    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>"
-        f"<pre>{html.escape(summary_md)}</pre>{''.join(body)}</body></html>\n"
-    )
+    provenance = provenance if provenance is not None else prov.provenance(None, None)
+    page = _page(title, summary_md, "".join(body), provenance, interrupted)
     written["html"] = out_dir / f"{key}-{stamp}.html"
     written["html"].write_text(page, encoding="utf-8")
     (out_dir / f"{key}-latest.html").write_text(page, encoding="utf-8")
@@ -98,7 +135,7 @@ def publish_sections(
             create_table_artifact(key=f"{key}-{name}", table=records(df), description=f"{title}: {name}")
         create_markdown_artifact(
             key=f"{key}-summary",
-            markdown=f"# {title}\n\n{summary_md}\n\nReport: `{written['html']}`",
+            markdown=_artifact_markdown(title, summary_md, f"Report: `{written['html']}`", provenance),
             description=title,
         )
     return written
@@ -124,6 +161,7 @@ def publish(
     summary_md: str,
     reports_dir: Path | None = None,
     status_column: str | None = "status",
+    provenance: dict[str, str] | None = None,
 ) -> Published:
     """Write ``<key>-<UTC timestamp>.csv/.html`` (and ``<key>-latest.*``) and create the two artifacts."""
     out_dir = reports_dir or paths.reports()
@@ -131,7 +169,8 @@ def publish(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     csv_path, html_path = out_dir / f"{key}-{stamp}.csv", out_dir / f"{key}-{stamp}.html"
     df.to_csv(csv_path, index=False)
-    page = html_page(title, summary_md, df, status_column)
+    provenance = provenance if provenance is not None else prov.provenance(None, None)
+    page = html_page(title, summary_md, df, status_column, provenance)
     html_path.write_text(page, encoding="utf-8")
     df.to_csv(out_dir / f"{key}-latest.csv", index=False)
     (out_dir / f"{key}-latest.html").write_text(page, encoding="utf-8")
@@ -139,7 +178,7 @@ def publish(
         create_table_artifact(key=key, table=records(df), description=title)
         create_markdown_artifact(
             key=f"{key}-summary",
-            markdown=f"# {title}\n\n{summary_md}\n\nFiles: `{csv_path}`, `{html_path}`",
+            markdown=_artifact_markdown(title, summary_md, f"Files: `{csv_path}`, `{html_path}`", provenance),
             description=title,
         )
     return Published(csv_path, html_path)

@@ -34,15 +34,26 @@ def _env_rank(policy: Policy, env: str) -> int:
 
 
 def canary_clusters(inventory: Inventory, policy: Policy, todo: set[str] | list[str]) -> list[str]:
-    """``canary.count`` clusters: tagged ``canary.tag`` first, then the lowest environment, then by name."""
+    """``canary.count`` clusters: environments that need no approval first, then tagged ``canary.tag``, then
+    the lowest environment, then by name. A canary from an approval-gated environment (only when nothing else
+    is left to patch) waits for that approval: see ``gated_environments``."""
     clusters = inventory.clusters()
+    gated = set(policy.waves.approval_required)
 
-    def key(name: str) -> tuple[int, int, str]:
+    def key(name: str) -> tuple[int, int, int, str]:
         targets = clusters[name]
         tagged = any(policy.canary.tag in t.tags for t in targets)
-        return (0 if tagged else 1, _env_rank(policy, targets[0].environment), name)
+        env = targets[0].environment
+        return (1 if env in gated else 0, 0 if tagged else 1, _env_rank(policy, env), name)
 
     return sorted(todo, key=key)[: policy.canary.count]
+
+
+def gated_environments(inventory: Inventory, policy: Policy, clusters: list[str]) -> list[str]:
+    """The environments among ``clusters`` whose waves need a person's approval (``waves.approval_required``)."""
+    by_name = inventory.clusters()
+    envs = {by_name[c][0].environment for c in clusters}
+    return sorted(envs & set(policy.waves.approval_required))
 
 
 def waves_in_order(inventory: Inventory, policy: Policy, remaining: list[str]) -> list[tuple[str, list[str]]]:
@@ -129,10 +140,14 @@ class CycleState:
     resume_at: dt.datetime | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     health: list[dict[str, Any]] = field(default_factory=list)
-    approvals: dict[str, str] = field(default_factory=dict)
+    # wave → {approved, approver, at, comment}: who answered, when, and why (a timeout is approved=False)
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
     result: str | None = None
     failed: bool = False
+    finished: dt.datetime | None = None
     report: str | None = None
+    lock: str | None = None  # the cycle lock this cycle holds until it has finished (dbpatch/locks.py)
+    flow_runs: list[str] = field(default_factory=list)  # the Prefect flow runs that worked on this cycle
 
     def __post_init__(self) -> None:
         self.path(self.cycle_id)  # refuses an id that is not a name before anything runs or is written
@@ -159,7 +174,7 @@ class CycleState:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("cycle_id") != cycle_id:
                 raise ValueError("not this cycle's state")
-            for key in ("started", "canary_finished", "bake_until", "resume_at"):
+            for key in ("started", "canary_finished", "bake_until", "resume_at", "finished"):
                 if data.get(key):
                     data[key] = dt.datetime.fromisoformat(data[key])
             return cls(**data)
@@ -190,6 +205,11 @@ class CycleState:
                     "before": ", ".join(f"{n}={v}" for n, v in r.before.items()),
                     "after": ", ".join(f"{n}={v}" for n, v in r.after.items()),
                     "detail": r.sentence,
+                    "started": r.started.isoformat(timespec="seconds") if r.started else "",
+                    "ended": r.ended.isoformat(timespec="seconds") if r.ended else "",
+                    # client downtime measured by the write probe (cycle parameter write_probe)
+                    "max_write_gap_s": (r.probe or {}).get("probe_max_write_gap_s", ""),
+                    "lost_writes": (r.probe or {}).get("probe_lost_writes", ""),
                     "report": str(report) if report else "",
                 }
             )
@@ -203,6 +223,10 @@ class CycleState:
                 "before": "",
                 "after": "",
                 "detail": why,
+                "started": "",
+                "ended": "",
+                "max_write_gap_s": "",
+                "lost_writes": "",
                 "report": "",
             }
             for c in clusters
@@ -216,3 +240,29 @@ class CycleState:
 
     def finish(self, result: str, failed: bool = False) -> None:
         self.result, self.failed = result, failed
+        self.finished = dt.datetime.now(dt.UTC)
+
+    @property
+    def done(self) -> bool:
+        """Finished for good: a result, and no deferred clusters waiting for their next window."""
+        return self.result is not None and not self.deferred
+
+    def not_approved(self) -> dict[str, dict[str, Any]]:
+        """Waves whose approval was refused or timed out."""
+        return {w: a for w, a in self.approvals.items() if isinstance(a, dict) and not a.get("approved")}
+
+    def record_approval(self, wave: str, approved: bool, approver: str, comment: str) -> None:
+        self.approvals[wave] = {
+            "approved": approved,
+            "approver": approver,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "comment": comment,
+        }
+
+
+def cycle_finished(cycle_id: str) -> bool:
+    """For the cycle lock: a holder whose state is gone or done no longer holds the fleet."""
+    try:
+        return CycleState.load(cycle_id).done
+    except ConfigError:
+        return True

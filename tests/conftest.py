@@ -17,6 +17,11 @@ import pytest
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# `dbpatch patch` asks before prod and keeps to the policy's windows; the suite's patch runs (and the crash
+# harness's child processes, which inherit this environment) are pipelines on a test lab: --yes,
+# --ignore-windows. tests/flows/test_cli_guards.py unsets both to test the guards themselves.
+os.environ.setdefault("DBPATCH_ASSUME_YES", "1")
+os.environ.setdefault("DBPATCH_IGNORE_WINDOWS", "1")
 
 _HOME = Path(tempfile.mkdtemp(prefix="dbpatch-test-", dir="/var/tmp"))
 _HOME.chmod(0o755)
