@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -103,9 +104,16 @@ def check_parameters(args: argparse.Namespace) -> None:
 def cmd_patch(args: argparse.Namespace) -> int:
     check_parameters(args)
     params = parameters(args)
+    import datetime as dt
+
     from flows.patch_wave import patch_wave
 
-    result = patch_wave(params)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        result = patch_wave(params)
+    except KeyboardInterrupt:
+        report_interrupted(params, started)
+        raise
     for run in result.runs:
         if params.dry_run:
             print("\n".join(run.describe_plan()))
@@ -129,6 +137,26 @@ def cmd_patch(args: argparse.Namespace) -> int:
     from tasks.patching import exit_code
 
     return exit_code([run.outcome for run in result.runs])
+
+
+def report_interrupted(params, started) -> None:
+    """Ctrl-C: the run still leaves a report, marked interrupted, from what the journals say (exit 130)."""
+    import sys
+
+    from reports.interrupted import publish_interrupted
+
+    try:
+        html = publish_interrupted(
+            params.inventory_path,
+            params.policy_path,
+            params.targets,
+            params.wave,
+            started,
+            Path(params.reports_dir) if params.reports_dir else None,
+        )
+        print(f"interrupted; report: {html}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - the interrupt is what the operator must see
+        print(f"interrupted; no report written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def register(sub) -> None:

@@ -12,6 +12,7 @@ from dbpatch.errors import PatchError
 from dbpatch.models import Policy, load_inventory, load_policy
 from flows.scan import inventory_scan
 from reports.drift import drift_frame, needs_attention, summary_markdown
+from reports.provenance import provenance
 from reports.publish import publish, records
 from tasks.catalog import assess, load_catalog
 from tasks.engines import cluster_health
@@ -72,6 +73,7 @@ def drift_report(
         title="dbpatch drift report",
         summary_md=summary,
         reports_dir=Path(reports_dir) if reports_dir else None,
+        provenance=provenance(inventory_path, policy_path),
     )
     non_compliant = int(needs_attention(df).sum())
     log.info("drift report: %d of %d targets not compliant; %s", non_compliant, len(df), published.html)

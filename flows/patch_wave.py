@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from dbpatch import rules
 from dbpatch.models import Target, load_inventory, load_policy
+from reports.provenance import provenance
 from reports.publish import publish_sections
 from reports.run import checks_frame, clusters_frame, nodes_frame, steps_frame, summary_markdown
 from tasks.patch import patch_cluster
@@ -172,6 +173,7 @@ def patch_wave(params: WaveParameters) -> WaveResult:
         title=f"dbpatch {'plan' if params.dry_run else 'run'}: wave {params.wave}",
         summary_md=summary,
         reports_dir=Path(params.reports_dir) if params.reports_dir else None,
+        provenance=provenance(params.inventory_path, params.policy_path),
     )
     log.info("wave %s: %s", params.wave, ", ".join(f"{r.cluster}={r.outcome.value}" for r in runs))
     return WaveResult(params.wave, runs, halted, files["html"], files)

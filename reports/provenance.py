@@ -68,6 +68,6 @@ def provenance(
 
 def markdown(rows: dict[str, str]) -> str:
     """The provenance as a two-column Markdown table (for the summary artifact)."""
-    lines = ["| provenance | |", "|---|---|"]
+    lines = ["| origin of this report | |", "|---|---|"]
     lines += [f"| {k} | `{v}` |" if v else f"| {k} | |" for k, v in rows.items()]
     return "\n".join(lines)

@@ -25,7 +25,7 @@ th{background:#f6f8fa} td.s-compliant{background:#dafbe1} td.s-behind,td.s-faile
 td.s-unreachable,td.s-eol,td.s-rejected{background:#ffd8d3} td.s-ahead,td.s-unapproved,td.s-skipped{background:#fff8c5}
 td.s-healthy{background:#dafbe1} td.s-unhealthy{background:#ffd8d3} td.s-unknown,td.s-not_supported{background:#fff8c5}
 pre{background:#f6f8fa;padding:.6rem} code{background:#f6f8fa;padding:0 .2rem}
-.summary table{margin:.5rem 0} table.provenance{font-size:.8rem;margin-top:2rem} table.provenance td{font-family:monospace}
+.summary table{margin:.5rem 0} table.origin{font-size:.8rem;margin-top:2rem} table.origin td{font-family:monospace}
 .interrupted{background:#ffd8d3;border:1px solid #cf222e;padding:.5rem;font-weight:bold}
 """
 
@@ -76,7 +76,7 @@ def _page(
         f"<tr><th>{html.escape(k)}</th><td>{_provenance_cell(k, v)}</td></tr>"
         for k, v in (provenance if provenance is not None else prov.provenance(None, None)).items()
     )
-    footer = f"<h2>Provenance</h2><table class='provenance'>{rows}</table>" if rows else ""
+    footer = f"<h2>Origin of this report</h2><table class='origin'>{rows}</table>" if rows else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{html.escape(title)}</h1><div class='meta'>generated {generated} by dbpatch</div>{banner}"

@@ -66,12 +66,42 @@ def clusters_frame(runs: list[ClusterRun]) -> pd.DataFrame:
     return df
 
 
+STEP_COLUMNS = [
+    "cluster",
+    "node",
+    "step",
+    "description",
+    "status",
+    "started",
+    "ended",
+    "seconds",
+    "detail",
+    "commands",
+]
+
+
+def _planned(r: ClusterRun) -> list[dict]:
+    """A cluster that ran no step (a dry run, or halted before it started): every step of its plan, with the
+    exact commands it would run."""
+    return [
+        {
+            "cluster": _name(r),
+            "node": step.node,
+            "step": step.action,
+            "description": step.description,
+            "status": "planned",
+            "commands": "\n".join("$ " + " ".join(c.argv) for c in step.commands),
+        }
+        for step in r.plan
+    ]
+
+
 def steps_frame(runs: list[ClusterRun]) -> pd.DataFrame:
-    rows = [{"cluster": _name(r), **s.record()} for r in runs for s in r.steps]
-    return pd.DataFrame(
-        rows,
-        columns=["cluster", "node", "step", "description", "status", "started", "ended", "seconds", "detail"],
-    )
+    """Executed steps with their timestamps; for a cluster that executed none, its planned steps."""
+    rows: list[dict] = []
+    for r in runs:
+        rows += [{"cluster": _name(r), **s.record()} for s in r.steps] if r.steps else _planned(r)
+    return pd.DataFrame(rows, columns=STEP_COLUMNS)
 
 
 def checks_frame(runs: list[ClusterRun]) -> pd.DataFrame:
