@@ -268,11 +268,10 @@ class MongoEngine(EngineAdapter):
                 continue
             n = self.mongo[v.name]
             series = series_of(journal.value("target_version") or "0.0")
-            for s in (
-                Step(v.name, "start", "start the member the dead run stopped", tuple(n.source.start(series))),
-                Step(v.name, "wait-secondary", "answers as SECONDARY again"),
-            ):
-                step(s, partial(self.execute, s))
+            start = Step(
+                v.name, "start", "start the member the dead run stopped", tuple(n.source.start(series))
+            )
+            step(start, partial(self.execute, start))
             done.append(f"{v.name} started")
         if not primaries:
             members = [n for n in self.mongo.values() if n.name not in self.arbiters]
@@ -281,6 +280,18 @@ class MongoEngine(EngineAdapter):
             except PatchError as exc:
                 raise NeedsPerson(f"{self.cluster}: no PRIMARY after the resume: {exc}") from None
             done.append(f"{self.primary} is PRIMARY")
+        else:
+            self.primary = primaries[0]
+        # a member the dead run started may still be in STARTUP2 or catching up: wait, as the run would have
+        for name in sorted(touched - {self.primary} - self.arbiters):
+            if name not in self.mongo:
+                continue
+            self.deadline = time.monotonic() + self.th.catchup_timeout_seconds
+            for s in (
+                Step(name, "wait-secondary", "answers as SECONDARY"),
+                Step(name, "wait-caught-up", f"lag ≤ {self.th.max_lag_seconds:g} s behind {self.primary}"),
+            ):
+                step(s, partial(self.execute, s))
         return done
 
 

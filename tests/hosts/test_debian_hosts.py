@@ -73,7 +73,7 @@ def test_a_policy_rc_d_of_someone_else_is_left_alone(host_lab):
         source = AptPostgres(target)
         with ssh(host_lab, "deb-solo") as t:
             source.available_versions(t, MAJOR)
-            download, unpack = source.prepare(MAJOR, "15.20")
+            _configure, download, unpack = source.prepare(MAJOR, "15.20")
             download.run(t)
             assert "not dbpatch's" in unpack.run(t).stderr
         assert root.run(["cat", "/usr/sbin/policy-rc.d"]).stdout == theirs
