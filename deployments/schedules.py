@@ -19,13 +19,23 @@ CYCLE_ENTRYPOINT = "flows/patch_cycle.py:patch_cycle"
 WORK_POOL = "dbpatch-pool"
 
 
+def timezone_slug(timezone: str) -> str:
+    """``Europe/Berlin`` → ``europe-berlin`` (schedule slugs: lowercase letters, digits and dashes)."""
+    return timezone.lower().replace("/", "-").replace("_", "-")
+
+
 def window_schedule(window: MaintenanceWindow) -> dict[str, str]:
-    """A prefect.yaml schedule entry (``rrule`` + ``timezone``) that fires when ``window`` opens."""
+    """A prefect.yaml schedule entry (``rrule`` + ``timezone``) that fires when ``window`` opens; its ``slug``
+    names the start time and the timezone, which the UI does not show next to an RRULE."""
     parts = [p for p in window.rrule.removeprefix("RRULE:").split(";") if p]
     if any(p.upper().startswith(("BYHOUR=", "BYMINUTE=", "BYSECOND=")) for p in parts):
         raise ConfigError(f"window {window.name}: rrule sets the time of day; use the window's start instead")
     parts += [f"BYHOUR={window.start.hour}", f"BYMINUTE={window.start.minute}"]
-    return {"rrule": ";".join(parts), "timezone": window.timezone}
+    return {
+        "rrule": ";".join(parts),
+        "timezone": window.timezone,
+        "slug": f"{window.name}-{window.start:%H%M}-{timezone_slug(window.timezone)}",
+    }
 
 
 def cycle_deployment(window: MaintenanceWindow, inventory_path: str, policy_path: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from prefect.states import Completed
 from pydantic import Field
 
 from dbpatch import locks
@@ -45,6 +46,7 @@ from tasks.cycle import (
     waves_in_order,
 )
 from tasks.patching import Outcome
+from tasks.schedule.calendar import blackout_skip
 from tasks.schedule.notify import NotifyEvent, notify
 from tasks.schedule.windows import next_window_start
 
@@ -326,7 +328,7 @@ def patch_cycle(
     stored with its token in the Prefect database). ``write_probe`` measures each cluster's client downtime."""
     log = get_run_logger()
     inventory, policy = load_inventory(inventory_path), load_policy(policy_path)
-    p = {
+    p: dict[str, Any] = {
         "inventory_path": inventory_path,
         "policy_path": policy_path,
         "enforce_windows": enforce_windows,
@@ -339,6 +341,14 @@ def patch_cycle(
     }
     if phase == "start":
         state = CycleState.new(cycle_id or f"{dt.date.today().isoformat()}-{uuid.uuid4().hex[:6]}")
+        skipped = blackout_skip(policy, now or dt.datetime.now(dt.UTC)) if enforce_windows else None
+        if skipped:  # visible in the UI as a run in state "Skipped", not as a normal completed cycle
+            state.finish(skipped)
+            _notify(p["webhook_url"], NotifyEvent.CYCLE_SKIPPED, {"cycle": state.cycle_id, "reason": skipped})
+            log.info("cycle %s: %s", state.cycle_id, skipped)
+            return cast(
+                dict[str, Any], Completed(name="Skipped", message=skipped, data=_finish(state, p, log))
+            )
         if CycleState.path(state.cycle_id).is_file():
             raise ConfigError(
                 f"parameters: cycle_id: cycle {state.cycle_id!r} exists; resume it with phase 'waves'"

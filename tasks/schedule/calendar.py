@@ -274,3 +274,20 @@ def _utc(t: dt.datetime) -> dt.datetime:
 def _require_aware(t: dt.datetime, what: str) -> None:
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got {t.isoformat()}")
+
+
+def blackout_skip(policy: Policy, now: dt.datetime) -> str | None:
+    """Why a cycle started at ``now`` does nothing: every window open at ``now`` is an instance a blackout
+    skips. None when a window is open and not skipped, or none is open (then the gate defers per cluster)."""
+    _require_aware(now, "now")
+    current = [
+        i
+        for w in policy.windows
+        for i in window_instances(w, policy.blackouts, now, 1)
+        if i.contains(now)  # a skipped instance keeps its regular start and end
+    ]
+    if not current or not all(i.skipped for i in current):
+        return None
+    return "skipped: blackout " + "; ".join(
+        f"{i.skipped_by} (window {i.window}, {local_time(i.start)})" for i in current
+    )

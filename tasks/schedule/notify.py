@@ -35,6 +35,7 @@ _SECRET_KEY = re.compile(
 
 class NotifyEvent(StrEnum):
     CYCLE_STARTED = "cycle_started"
+    CYCLE_SKIPPED = "cycle_skipped"  # a blackout skips this window instance: the run does nothing
     CANARY_RESULT = "canary_result"
     WAVE_RESULT = "wave_result"
     FAILURE = "failure"

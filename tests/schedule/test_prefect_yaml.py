@@ -34,6 +34,7 @@ def deployments() -> dict[str, dict]:
 
 
 def _prefect_schedule(entry: dict):
+    entry = {k: v for k, v in entry.items() if k != "slug"}  # a deployment-schedule field, not the schedule's
     return RRuleSchedule(**entry) if "rrule" in entry else CronSchedule(**entry)
 
 
@@ -49,6 +50,7 @@ def test_schedules_are_valid_prefect_schedules_with_a_timezone(deployments):
     for d in deployments.values():
         for entry in d["schedules"]:
             assert _prefect_schedule(entry).timezone == "Europe/Berlin"
+            assert entry["slug"].endswith("-europe-berlin")  # the UI shows the slug, not an RRULE's timezone
     assert deployments["patch-wave"]["schedules"] == []
     assert deployments["inventory-scan"]["schedules"][0]["cron"] == "0 6 * * *"
     assert deployments["drift-report"]["schedules"][0]["cron"] == "30 6 * * *"
@@ -72,7 +74,7 @@ def test_cycle_runs_on_third_saturdays_at_22_local(deployments):
 
 def test_prefect_expands_the_cycle_like_the_calendar(deployments):
     (entry,) = deployments["monthly-patch-cycle"]["schedules"]
-    prefect_rule = RRuleSchedule(**entry).to_rrule()
+    prefect_rule = _prefect_schedule(entry).to_rrule()
     after = dt.datetime(2027, 2, 1, tzinfo=ZoneInfo("Europe/Berlin"))
     window = MaintenanceWindow(name="prod", timezone="Europe/Berlin")  # the policy's default window
     ours = [i.start for i in window_instances(window, [], after, 4)]  # crosses the March DST change
@@ -87,6 +89,7 @@ def test_window_schedule_adds_the_start_time():
     assert window_schedule(w) == {
         "rrule": "FREQ=WEEKLY;BYDAY=TU;BYHOUR=19;BYMINUTE=30",
         "timezone": "America/New_York",
+        "slug": "us-1930-america-new-york",
     }
     with pytest.raises(ConfigError, match="time of day"):
         window_schedule(w.model_copy(update={"rrule": "FREQ=DAILY;BYHOUR=3"}))
@@ -103,6 +106,6 @@ def test_cycle_deployment_per_window():
         "inventory_path": "fleet/inventory.yaml",
         "policy_path": "fleet/policy.yaml",
     }
-    schedule = RRuleSchedule(**entry["schedules"][0])
+    schedule = _prefect_schedule(entry["schedules"][0])
     first = next(iter(schedule.to_rrule().xafter(dt.datetime(2026, 11, 24, tzinfo=dt.UTC))))
     assert (first.date(), first.hour, first.tzname()) == (dt.date(2026, 12, 19), 20, "EST")
