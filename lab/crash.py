@@ -156,6 +156,8 @@ def env_for(api_url: str | None) -> dict[str, str]:
     env.pop("DBPATCH_FAULT", None)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["PREFECT_LOGGING_LEVEL"] = "INFO"  # the step lines, as an operator sees them
+    env["DBPATCH_ASSUME_YES"] = "1"  # a trial is a pipeline: no confirmation prompt for prod
+    env["DBPATCH_IGNORE_WINDOWS"] = "1"  # and no maintenance window to wait for
     if api_url:
         env["PREFECT_API_URL"] = api_url
     return env

@@ -188,3 +188,59 @@ def test_ssh_failures_read_as_what_they_are(host_lab, login, tmp_path):
     wrong = host_lab.ssh_access().model_copy(update={"private_key_path": str(make_key(tmp_path / "k"))})
     with pytest.raises(TargetUnreachable, match="ssh: authentication failed for user dbpatch"):
         SshTransport(host=host_lab.host("deb-solo").address, access=wrong).run(["true"])
+
+
+def test_kill_during_the_old_primary_install_then_rerun_is_clean(host_lab, tmp_path):
+    """After the rolling test (both at 15.20): patch the pair back to 15.18, SIGKILL the real ``dbpatch patch``
+    one second into the old primary's package work (apt/dpkg running over SSH), run the same command again."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    import yaml
+    from prefect.settings import PREFECT_API_URL
+
+    from dbpatch.paths import state
+    from lab import crash
+
+    pair = ["deb-pair-1", "deb-pair-2"]
+    policy = yaml.safe_load(host_lab.policy_path.read_text())
+    policy["baselines"]["postgresql"][MAJOR]["approved"] = ["15.18"]
+    back = tmp_path / "policy-15.18.yaml"
+    back.write_text(yaml.safe_dump(policy))
+    argv = crash.command(host_lab.inventory_path, back, "deb-pair")
+    env = crash.env_for(PREFECT_API_URL.value())
+    journal = state() / "journal" / "deb-pair.jsonl"
+    seen = len(journal.read_text().splitlines()) if journal.exists() else 0
+    old_primary = next(h for h in pair if not in_recovery(host_lab, h))
+
+    def in_old_primary_package_step() -> bool:
+        if not journal.exists():
+            return False
+        for line in journal.read_text().splitlines()[seen:]:
+            r = json.loads(line)
+            if r["kind"] == "intent" and r.get("node") == old_primary and r.get("action") == "prepare":
+                return r  # type: ignore[return-value]
+        return False
+
+    with RolePoller(host_lab, pair) as poller:
+        first = subprocess.Popen(
+            argv, env=env, cwd=crash.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )  # noqa: S603
+        deadline = time.monotonic() + 300
+        while not in_old_primary_package_step() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # inside apt-get / dpkg on the host
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate()
+        rerun = subprocess.run(argv, env=env, cwd=crash.ROOT, capture_output=True, text=True, timeout=600)  # noqa: S603
+        time.sleep(2)
+    out = crash.output_tail(rerun.stdout + rerun.stderr)
+    assert first.returncode == -9, "the first run finished before it was killed"
+    assert rerun.returncode == 0, out
+    assert "resuming interrupted run" in out
+    assert not poller.two_primaries(), "two writable primaries"
+    for host in pair:
+        assert package_version(host_lab, host).startswith("15.18-"), host
+    assert sorted(in_recovery(host_lab, h) for h in pair) == [False, True]
