@@ -212,6 +212,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     from flows.patch_cycle import CycleNotApproved, patch_cycle
 
     bake = None if args.bake_seconds is None else args.bake_seconds / 3600
+    refused = False
     try:
         state = patch_cycle(
             inventory,
@@ -226,7 +227,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
             write_probe=args.probe,
         )
     except CycleNotApproved as exc:
-        state = exc.state
+        state, refused = exc.state, True
     for row in state["rows"]:
         print(f"  {row['wave']:<10} {row['cluster']:<28} {row['outcome']:<10} {row['detail']}")
     print(f"cycle {state['cycle_id']}: {state['result'] or 'baking until ' + str(state['bake_until'])}")
@@ -234,7 +235,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
         print(f"report: {state['report']}")
     if state["failed"]:
         return 1
-    return 3 if any(not a.get("approved") for a in state.get("approvals", {}).values()) else 0
+    return 3 if refused else 0
 
 
 def release_lock() -> int:

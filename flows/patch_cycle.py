@@ -231,18 +231,17 @@ def _waves(state: CycleState, inventory: Inventory, policy: Policy, p: dict[str,
             _notify(p["webhook_url"], NotifyEvent.FAILURE, {"cycle": state.cycle_id, "reason": state.result})
             return state
     deferred = [r for r in state.rows[first_row:] if r["outcome"] == Outcome.DEFERRED.value]
+    refused = p["refused"]  # approvals refused or timed out in this run (a resumed run asks again)
+    sentences = []
+    if refused:
+        sentences.append("cycle ended without approval for " + "; ".join(_refusal(state, w) for w in refused))
     if deferred:
-        state.finish(
+        sentences.append(
             f"{len(deferred)} cluster(s) deferred by their maintenance window: "
             + "; ".join(f"{r['cluster']}: {r['detail']}" for r in deferred)
         )
         state.deferred = sorted({r["cluster"].removesuffix(" (simulated)") for r in deferred})
-        return state
-    refused = state.not_approved()
-    if refused:
-        state.finish("cycle ended without approval for " + "; ".join(_refusal(state, w) for w in refused))
-        return state
-    state.finish("cycle complete")
+    state.finish("; ".join(sentences) or "cycle complete")
     return state
 
 
@@ -296,10 +295,12 @@ def _approved(
     except FlowPauseTimeout:
         why = f"approval timed out after {p['approval_timeout_seconds']}s"
         state.record_approval(wave, False, "", why)
+        p["refused"].append(wave)
         state.skip_wave(wave, clusters, f"{why}: wave skipped")
         return False
     if not answer.approve:
         state.record_approval(wave, False, answer.approver, f"refused: {answer.comment or 'no comment'}")
+        p["refused"].append(wave)
         state.skip_wave(
             wave, clusters, f"approval refused by {answer.approver}: {answer.comment or 'no comment'}"
         )
@@ -338,6 +339,7 @@ def patch_cycle(
         "approval_timeout_seconds": approval_timeout_seconds,
         "bake_hours": policy.canary.bake_hours if bake_hours is None else bake_hours,
         "write_probe": write_probe,
+        "refused": [],  # waves whose approval this run was refused or timed out
     }
     if phase == "start":
         state = CycleState.new(cycle_id or f"{dt.date.today().isoformat()}-{uuid.uuid4().hex[:6]}")
@@ -404,7 +406,12 @@ def patch_cycle(
             raise ConfigError(
                 f"parameters: phase: cycle {cycle_id} bakes until {state.bake_until.isoformat(timespec='seconds')}"
             )
-        _lock(state, log)
+        try:
+            _lock(state, log)
+        except locks.CycleLocked:
+            if not state.deferred:
+                raise
+            return _superseded(state, p, log)
     try:
         state = _waves(state, inventory, policy, p, log)
     except BaseException as exc:
@@ -414,6 +421,18 @@ def patch_cycle(
         _resume_in_next_window(state, inventory, policy, p, log)
     state.save()
     return _finish(state, p, log)
+
+
+def _superseded(state: CycleState, p: dict[str, Any], log) -> dict[str, Any]:
+    """A deferred cycle's resume while a newer cycle runs: the newer one's drift report has the deferred
+    clusters, so this run does nothing and says so (state "Skipped")."""
+    held = locks.holder()
+    why = f"skipped: superseded by {held.sentence() if held else 'a newer cycle'}, which takes the deferred clusters"
+    state.finish(why)
+    state.deferred = []
+    log.info("cycle %s: %s", state.cycle_id, why)
+    # Prefect unwraps a returned state: the run shows "Skipped", callers still get the state dict
+    return cast(dict[str, Any], Completed(name="Skipped", message=why, data=_finish(state, p, log)))
 
 
 def _lock(state: CycleState, log) -> None:
@@ -539,12 +558,11 @@ def _finish(state: CycleState, p: dict[str, Any], log, interrupted: bool = False
         ),
     )
     state.report = str(published.html)
-    if state.done and state.lock:
+    if state.result is not None and state.lock:  # finished, or only deferred clusters wait: the fleet is free
         locks.release(state.cycle_id, name=state.lock)
         state.lock = None
     state.save()
     log.info("cycle %s: %s (report %s)", state.cycle_id, state.result, published.html)
-    refused = state.not_approved()
-    if refused and not interrupted and state.done:
+    if p["refused"] and not interrupted:
         raise CycleNotApproved(f"cycle {state.cycle_id}: {state.result}", state.to_dict())
     return state.to_dict()

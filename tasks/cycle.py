@@ -242,15 +242,6 @@ class CycleState:
         self.result, self.failed = result, failed
         self.finished = dt.datetime.now(dt.UTC)
 
-    @property
-    def done(self) -> bool:
-        """Finished for good: a result, and no deferred clusters waiting for their next window."""
-        return self.result is not None and not self.deferred
-
-    def not_approved(self) -> dict[str, dict[str, Any]]:
-        """Waves whose approval was refused or timed out."""
-        return {w: a for w, a in self.approvals.items() if isinstance(a, dict) and not a.get("approved")}
-
     def record_approval(self, wave: str, approved: bool, approver: str, comment: str) -> None:
         self.approvals[wave] = {
             "approved": approved,
@@ -261,8 +252,9 @@ class CycleState:
 
 
 def cycle_finished(cycle_id: str) -> bool:
-    """For the cycle lock: a holder whose state is gone or done no longer holds the fleet."""
+    """For the cycle lock: a holder whose state is gone or has a result no longer holds the fleet. A cycle
+    whose only work left is deferred clusters does not hold it either: a new cycle supersedes it."""
     try:
-        return CycleState.load(cycle_id).done
+        return CycleState.load(cycle_id).result is not None
     except ConfigError:
         return True

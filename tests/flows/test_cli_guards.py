@@ -1,6 +1,7 @@
-"""The CLI's guards around the patch flows: ad-hoc ``dbpatch patch`` takes the policy's limits and windows and
-asks before prod; ``dbpatch cycle`` refuses a webhook URL as a parameter and releases a stuck cycle lock.
-No server is contacted: the flows are replaced by recorders."""
+"""The guards around the patch flows: ad-hoc ``dbpatch patch`` takes the policy's limits and windows and asks
+before prod; ``dbpatch cycle`` refuses a webhook URL as a parameter and releases a stuck cycle lock; the cycle
+lock's rules (a finished holder is replaced, a crashed cycle frees it, a deferred cycle is superseded). No
+target is contacted: the flows are replaced by recorders, or stop before any contact."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import flows.patch_cycle
 import flows.patch_wave
 from cli.main import main
 from dbpatch import locks
+from tasks.cycle import CycleState
 from tests.models.corpus import INVENTORY, POLICY
 
 
@@ -115,3 +117,31 @@ def test_a_finished_holder_is_replaced(files):
     assert replaced is not None and replaced.cycle_id == "old" and locks.holder().cycle_id == "new"
     assert locks.acquire("new", lambda cycle: False) is None  # its second flow run: already the holder
     assert not locks.release("old") and locks.release("new") and locks.holder() is None
+
+
+def test_a_cycle_that_dies_of_an_exception_reports_it_and_frees_the_fleet(files, monkeypatch):
+    def scanner_died(*a, **k):
+        raise RuntimeError("scanner died")
+
+    monkeypatch.setattr(flows.patch_cycle, "drift_report", scanner_died)
+    inv, pol = files[1], files[3]
+    with pytest.raises(RuntimeError, match="scanner died"):
+        flows.patch_cycle.patch_cycle(inv, pol, cycle_id="dies-1", enforce_windows=False)
+    state = CycleState.load("dies-1")
+    assert state.result == "interrupted: RuntimeError: scanner died" and state.failed
+    assert locks.holder() is None and state.lock is None
+    assert "INTERRUPTED" in open(state.report or "", encoding="utf-8").read()
+
+
+def test_a_deferred_cycle_is_superseded_by_a_newer_one(files):
+    old = CycleState.new("old-1")
+    old.finish("1 cluster(s) deferred by their maintenance window: pg-orders: waiting")
+    old.deferred = ["pg-orders"]
+    old.save()
+    CycleState.new("new-1").save()  # running: no result yet
+    assert locks.acquire("new-1", lambda cycle: CycleState.load(cycle).result is not None) is None
+    run = flows.patch_cycle.patch_cycle(
+        files[1], files[3], phase="waves", cycle_id="old-1", enforce_windows=False, return_state=True
+    )
+    assert run.name == "Skipped" and run.message.startswith("skipped: superseded by cycle new-1")
+    assert CycleState.load("old-1").deferred == [] and locks.holder().cycle_id == "new-1"

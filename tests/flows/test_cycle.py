@@ -346,6 +346,9 @@ def test_deferred_clusters_resume_in_the_next_window(make_lab):
     assert outcomes(state) == {("canary", "cd"): "patched", ("test", "ct"): "deferred"}
     assert state["result"].startswith("1 cluster(s) deferred by their maintenance window: ct:")
     assert state["deferred"] == ["ct"]
+    assert (
+        locks.holder() is None
+    )  # only deferred clusters wait: a new cycle may start (and supersede this one)
     # 2026-12-19 is skipped by the year-end freeze: the next window is 2027-01-16 22:00 Berlin
     assert dt.datetime.fromisoformat(state["resume_at"]) == dt.datetime(2027, 1, 16, 22, 0, tzinfo=BERLIN)
     assert lab.node("ct").installed_version() == "15.18"
