@@ -397,7 +397,11 @@ def patch_cycle(
             )
             return state.to_dict()
         log.info("cycle %s: baking %.0f s", state.cycle_id, max(wait, 0))
-        time.sleep(max(wait, 0))
+        try:
+            time.sleep(max(wait, 0))
+        except BaseException as exc:  # Ctrl-C during an inline bake: reported, and the fleet is free again
+            _interrupted(state, exc, p, log)
+            raise
     else:
         if not cycle_id:
             raise ConfigError("parameters: cycle_id: required for phase 'waves'")
