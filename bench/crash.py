@@ -80,6 +80,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--random", type=int, default=0, help="also this many kills at random delays")
     parser.add_argument("--only", type=int, nargs="*", help="only these boundaries (1-based)")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print the rerun's output for a trial that is not clean"
+    )
     args = parser.parse_args()
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -120,6 +123,8 @@ def main() -> int:
             detail = "" if ok else "; ".join(t.problems)  # type: ignore[attr-defined]
             print(f"{where:<44} {'clean' if ok else 'NOT CLEAN':<10} {t.rerun_rc:>5} {t.acked:>6} {t.lost_writes:>5}  {detail}",  # type: ignore[attr-defined]
                   flush=True)  # fmt: skip
+            if not ok and args.verbose:
+                print("    " + t.rerun_out.replace("\n", "\n    "))  # type: ignore[attr-defined]
     print(f"{clean}/{len(trials)} clean in {time.monotonic() - started:.0f} s")
     return 0
 

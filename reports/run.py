@@ -22,6 +22,9 @@ CLUSTER_COLUMNS = [
     "probe_failed_writes",
     "probe_lost_writes",
     "probe_writes_acked",
+    "sessions_ended",
+    "run_id",
+    "resumed_from",
     "simulated",
     "detail",
 ]
@@ -56,6 +59,9 @@ def clusters_frame(runs: list[ClusterRun]) -> pd.DataFrame:
                 "probe_failed_writes": probe.get("probe_failed_writes"),
                 "probe_lost_writes": probe.get("probe_lost_writes"),
                 "probe_writes_acked": probe.get("probe_writes_acked"),
+                "sessions_ended": r.sessions_ended,
+                "run_id": r.run_id or "",
+                "resumed_from": r.resumed_from or "",
                 "simulated": r.simulated,
                 "detail": r.sentence,
             }
