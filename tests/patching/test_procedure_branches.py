@@ -121,6 +121,9 @@ def test_open_write_transaction_is_ended_and_counted_when_the_policy_says_termin
     assert (
         run.sessions_ended == 1 and "1 write session(s) ended on pt-1 before the switchover" in run.sentence
     )
+    from reports.run import clusters_frame
+
+    assert clusters_frame([run]).loc[0, "sessions_ended"] == 1  # the run report counts them
     with pytest.raises(psycopg.OperationalError):
         c.execute("select 1")
     c.close()
