@@ -57,28 +57,24 @@ class NodeFacts:
 
     @classmethod
     def unreachable(cls, target: Target, reason: str) -> NodeFacts:
-        return cls(
-            target=target.name,
-            engine=target.engine,
-            cluster=target.cluster_name,
-            environment=target.environment,
-            reachable=False,
-            error=f"unreachable: {reason}",
-            simulated="simulated" in target.tags,
-        )
+        return cls._unread(target, f"unreachable: {reason}")
 
     @classmethod
     def not_supported(cls, target: Target, reason: str) -> NodeFacts:
         """A target dbpatch cannot read yet: never contacted, so neither reachable nor unreachable."""
+        return cls._unread(target, f"not supported: {reason}", supported=False)
+
+    @classmethod
+    def _unread(cls, target: Target, error: str, supported: bool = True) -> NodeFacts:
         return cls(
             target=target.name,
             engine=target.engine,
             cluster=target.cluster_name,
             environment=target.environment,
             reachable=False,
-            error=f"not supported: {reason}",
+            error=error,
             simulated="simulated" in target.tags,
-            supported=False,
+            supported=supported,
         )
 
     def to_record(self) -> dict[str, Any]:

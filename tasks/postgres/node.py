@@ -154,8 +154,12 @@ class PgNode:
         )
 
     def fenced(self) -> bool:
+        return self.has_file("standby.signal")
+
+    def has_file(self, name: str) -> bool:
+        """``name`` exists in the data directory (read as the data owner: the directory is 0700)."""
         res = self.transport.run(
-            ("test", "-e", f"{self.datadir}/standby.signal"),
+            ("test", "-e", f"{self.datadir}/{name}"),
             check=False,
             as_user=getattr(self.source, "data_owner", None),
             timeout=30,
