@@ -371,6 +371,11 @@ class Thresholds(StrictModel):
         description="Write transactions still open after drain_seconds: 'abort' the handover (nothing is "
         "stopped) or 'terminate' them (their sessions are ended and counted in the run report).",
     )
+    refresh_package_lists: Flag = Field(
+        default=True,
+        description="Refresh the hosts' package lists (apt-get update, dnf makecache) before reading what is "
+        "installable; turn off where a local mirror is refreshed by other means.",
+    )
     backup_check_command: list[Text] | None = Field(
         default=None,
         description="Optional command (argument list) run on the cluster's first host; exits 0 when a recent "

@@ -47,7 +47,6 @@ class MongoEngine(EngineAdapter):
         nodes: list[MongoNode],
         policy: Policy,
         approved_for: Callable[[str], str | None],
-        refresh_lists: bool = True,
     ):
         super().__init__(cluster, {n.name: n for n in nodes}, policy)
         self.mongo: dict[str, MongoNode] = {n.name: n for n in nodes}

@@ -40,12 +40,10 @@ class PostgresEngine(EngineAdapter):
         nodes: list[PgNode],
         policy: Policy,
         approved_for: Callable[[str], str | None],
-        refresh_lists: bool = True,
     ):
         super().__init__(cluster, {n.name: n for n in nodes}, policy)
         self.pg: dict[str, PgNode] = {n.name: n for n in nodes}
         self.approved_for = approved_for
-        self.refresh_lists = refresh_lists
         self.facts: list[NodeFacts] = []
         self.host = checks.HostFacts()
 
@@ -79,7 +77,7 @@ class PostgresEngine(EngineAdapter):
             if not f.reachable or not f.version:
                 continue
             try:
-                if self.refresh_lists:
+                if self.th.refresh_package_lists:
                     node.run(node.source.refresh_lists())
                 host.available[node.name] = node.source.available_versions(
                     node.transport, major_of(f.version)
