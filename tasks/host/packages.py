@@ -73,10 +73,11 @@ class PackageSource(ABC):
         """Commands that refresh the package lists before availability is read (none by default)."""
         return []
 
-    def install_problems(self, transport: Transport, major: str, version: str) -> list[str]:
+    def install_problems(self, transport: Transport, major: str, version: str) -> list[str] | None:
         """Why installing ``version`` would go wrong (held packages, removals, conflicts), found by simulating
-        the exact install; an empty list means it would go through. Read-only."""
-        return []
+        the exact install; an empty list means it would go through, None that this source cannot simulate
+        (no check is reported then). Read-only."""
+        return None
 
     def prepare(self, major: str, version: str) -> list[HostCommand]:
         """Commands that can run before the stop (download the packages); none by default."""

@@ -84,9 +84,9 @@ class PostgresEngine(EngineAdapter):
                 )
                 host.free_bytes[node.name] = free_bytes(node, node.datadir)
                 if version and version in host.available[node.name]:
-                    host.install_problems[node.name] = node.source.install_problems(
-                        node.transport, major_of(version), version
-                    )
+                    problems = node.source.install_problems(node.transport, major_of(version), version)
+                    if problems is not None:
+                        host.install_problems[node.name] = problems
             except PatchError as exc:
                 host.available.setdefault(node.name, [])
                 host.errors.setdefault(node.name, str(exc))

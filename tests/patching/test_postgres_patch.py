@@ -221,6 +221,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(make_lab, capsys):
     ):
         assert f"] {action}:" in out
     assert "check ok   replication_lag" in out
+    assert "install_simulation" not in out  # the lab's source cannot simulate an install: no check claims it
     assert_untouched(lab)
 
 
