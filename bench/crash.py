@@ -43,7 +43,7 @@ def boundaries(lab) -> list[str]:
         inventory_path=str(lab.inventory_path), policy_path=str(lab.policy_path), dry_run=True
     )
     (run,) = patch_wave(params).runs
-    return [f"{s.node}: {s.action}" for s in run.plan] + ["before the post-checks"]
+    return [f"{s.node}: {s.action}" for s in run.plan] + ["the post-checks"]
 
 
 def one(k: int | None, delay: float | None, api_url: str) -> tuple[str, object]:
