@@ -25,7 +25,6 @@ from dbpatch.errors import NeedsPerson, PatchError, RollbackFailed
 from dbpatch.state import JournalRecord, LeaseHeld, StateStore, default_store, new_run_id
 from tasks.engine import EngineAdapter, Goal, NodeView
 from tasks.patching import (
-    CheckResult,
     ClusterRun,
     Outcome,
     Step,
@@ -388,7 +387,3 @@ def _parse_fault(value: str) -> int | None:
         except ValueError:
             return None
     return None
-
-
-def failed_checks(results: list[CheckResult]) -> list[str]:
-    return [c.sentence for c in results if not c.ok]
