@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +99,17 @@ def kill_and_rerun(
     between: Callable[[], None] | None = None,
     timeout: float = 300,
     rerun: Callable[[list[str]], subprocess.CompletedProcess] | None = None,
+    kill_when: Callable[[], bool] | None = None,
 ) -> tuple[int | None, subprocess.CompletedProcess]:
-    """Run ``argv`` killed at step ``kill_at`` (or after ``kill_after`` seconds), then run it again: as a new
-    process, or through ``rerun`` (the tests run the same command in their own process, which saves a start)."""
+    """Run ``argv`` killed at step ``kill_at``, or ``kill_after`` seconds after it started (after ``kill_when``
+    first returned true, when given), then run it again: as a new process, or through ``rerun`` (the tests run
+    the same command in their own process, which saves a start)."""
     first_env = {**env, **({"DBPATCH_FAULT": f"kill-at:{kill_at}"} if kill_at is not None else {})}
     proc = subprocess.Popen(argv, env=first_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+    if kill_when is not None:
+        deadline = time.monotonic() + timeout
+        while not kill_when() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
     if kill_after is not None:
         try:
             proc.wait(timeout=kill_after)

@@ -389,11 +389,7 @@ class PostgresEngine(EngineAdapter):
                     f"{old} runs as primary; remove {o.datadir}/standby.signal before its next start"
                 ) from None
             return Outcome.FAILED, f"switchover aborted before {old} stopped: {why}; {old} stays primary"
-        if (
-            "promote" in done
-            or _is_primary(c)
-            or self._promotes_late(c, "promote" in done or _promote_tried(done))
-        ):
+        if "promote" in done or _is_primary(c) or self._promotes_late(c, _failed_in_promote(done)):
             self.primary = candidate
             try:
                 self._rejoin(o, candidate)
@@ -483,7 +479,7 @@ class PostgresEngine(EngineAdapter):
             do(Step(name, "wait-ready", "accepts connections"))
             done.append(f"{name} started as a standby")
         for name in self.pg:
-            if name != primary and (name in down or name in touched):
+            if name != primary and name in touched:  # every node that is down was touched
                 do(self._catch_up_step(name))
         return done
 
@@ -571,8 +567,9 @@ def _postmaster_alive(node: PgNode) -> bool:
     return node.has_file("postmaster.pid")
 
 
-def _promote_tried(done: list[str]) -> bool:
-    return "verify-replayed" in done
+def _failed_in_promote(done: list[str]) -> bool:
+    """The handover failed in its promote step (the one after verify-replayed): the candidate was asked."""
+    return "verify-replayed" in done and "promote" not in done
 
 
 def _running(node: PgNode) -> bool:

@@ -194,9 +194,6 @@ def test_kill_during_the_old_primary_install_then_rerun_is_clean(host_lab, tmp_p
     """After the rolling test (both at 15.20): patch the pair back to 15.18, SIGKILL the real ``dbpatch patch``
     one second into the old primary's package work (apt/dpkg running over SSH), run the same command again."""
     import json
-    import os
-    import signal
-    import subprocess
 
     import yaml
     from prefect.settings import PREFECT_API_URL
@@ -221,23 +218,16 @@ def test_kill_during_the_old_primary_install_then_rerun_is_clean(host_lab, tmp_p
         for line in journal.read_text().splitlines()[seen:]:
             r = json.loads(line)
             if r["kind"] == "intent" and r.get("node") == old_primary and r.get("action") == "prepare":
-                return r  # type: ignore[return-value]
+                return True
         return False
 
     with RolePoller(host_lab, pair) as poller:
-        first = subprocess.Popen(
-            argv, env=env, cwd=crash.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )  # noqa: S603
-        deadline = time.monotonic() + 300
-        while not in_old_primary_package_step() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)  # inside apt-get / dpkg on the host
-        os.kill(first.pid, signal.SIGKILL)
-        first.communicate()
-        rerun = subprocess.run(argv, env=env, cwd=crash.ROOT, capture_output=True, text=True, timeout=600)  # noqa: S603
+        # one second into the old primary's package step: apt-get / dpkg running on the host
+        killed, rerun = crash.kill_and_rerun(argv, env, kill_when=in_old_primary_package_step, kill_after=1.0,
+                                             timeout=600)  # fmt: skip
         time.sleep(2)
     out = crash.output_tail(rerun.stdout + rerun.stderr)
-    assert first.returncode == -9, "the first run finished before it was killed"
+    assert killed == -9, "the first run finished before it was killed"
     assert rerun.returncode == 0, out
     assert "resuming interrupted run" in out
     assert not poller.two_primaries(), "two writable primaries"
